@@ -1,0 +1,108 @@
+package table
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// maxRowsPerRowGroup caps row groups so readers can skip and parallelise;
+// parquet-go has no cap of its own.
+const maxRowsPerRowGroup = 64 << 10
+
+// PartitionDir is the Hive-style folder for rows whose window starts at t:
+// OUT/inference/date=YYYY-MM-DD/hour=HH (UTC).
+func PartitionDir(out string, t time.Time) string {
+	t = t.UTC()
+	return filepath.Join(out, InferenceDir, "date="+t.Format("2006-01-02"), fmt.Sprintf("hour=%02d", t.Hour()))
+}
+
+// WriteInference writes rows to a new Parquet file at path, atomically.
+func WriteInference(path string, rows []InferenceRow) error {
+	return writeAtomic(path, rows)
+}
+
+// WriteAudit writes rows to a Parquet file at path, atomically replacing
+// any file already there.
+func WriteAudit(path string, rows []AuditRow) error {
+	return writeAtomic(path, rows)
+}
+
+// ReadInference reads every row of one inference file.
+func ReadInference(path string) ([]InferenceRow, error) {
+	rows, err := parquet.ReadFile[InferenceRow](path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return rows, nil
+}
+
+// ReadAudit reads every row of one audit file.
+func ReadAudit(path string) ([]AuditRow, error) {
+	rows, err := parquet.ReadFile[AuditRow](path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return rows, nil
+}
+
+// writeAtomic makes a file appear whole or not at all (design promise 6):
+// write a temporary file beside the target, fsync it, rename it into place,
+// then fsync the directory so the rename itself survives a crash. Readers
+// skip names starting with '.', so a temporary file left by a crash is never
+// read.
+func writeAtomic[T any](path string, rows []T) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*.parquet")
+	if err != nil {
+		return fmt.Errorf("create temp file in %s: %w", dir, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	w := parquet.NewGenericWriter[T](f,
+		parquet.Compression(&parquet.Zstd),
+		parquet.MaxRowsPerRowGroup(maxRowsPerRowGroup),
+		parquet.CreatedBy("readout", "", ""),
+	)
+	if _, err := w.Write(rows); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("finish %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	return SyncDir(dir)
+}
+
+// SyncDir fsyncs a directory so that entries created or renamed in it are
+// durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
