@@ -1,0 +1,59 @@
+# readout: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything else is here for contributors and operators.
+
+GO        ?= go
+BIN       ?= bin
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+CAPNP_VERSION := v3.1.0-alpha.2
+CAPNPC_GO := $(GOBIN)/capnpc-go
+FUZZTIME  ?= 60s
+BENCHCOUNT ?= 6
+
+.PHONY: all build test test-deps vet demo bench bench-quick generate check-generated fuzz tools clean help
+
+all: build
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+
+build: ## Build every binary into ./bin.
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+vet: ## go vet and a gofmt check.
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '\.capnp\.go$$'); \
+	if [ -n "$$out" ]; then echo "gofmt needed on: $$out"; exit 1; fi
+
+test-deps: ## Install what the tests use: capnp (apt), DuckDB for Node (npm).
+	@scripts/test-deps.sh
+
+test: test-deps vet ## Run every test with the race detector.
+	$(GO) test -race -timeout 9m ./...
+
+demo: build ## Run the whole pipeline on this machine and print what it measured.
+	$(BIN)/demo --bin $(BIN)
+
+bench: ## Full benchmarks; results land in bench/results/.
+	@mkdir -p bench/results
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench/results/micro.txt
+
+bench-quick: ## A quick benchmark pass (one count each) to spot regressions.
+	@mkdir -p bench/results
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms -count 1 ./... | tee bench/results/micro-quick.txt
+
+tools: ## Install the pinned capnpc-go code generator if it is missing.
+	@test -x $(CAPNPC_GO) || $(GO) install capnproto.org/go/capnp/v3/capnpc-go@$(CAPNP_VERSION)
+	@command -v capnp >/dev/null || { echo "capnp (the Cap'n Proto compiler) is missing: install it with 'apt-get install capnproto' (Debian/Ubuntu) or 'brew install capnp' (macOS)"; exit 1; }
+
+generate: tools ## Regenerate the Go code from schema/events.capnp.
+	PATH="$(GOBIN):$$PATH" $(GO) generate ./schema
+
+check-generated: generate ## Fail if the committed generated code is stale.
+	@git diff --exit-code -- schema/ || { echo "schema/*.capnp.go is stale: run 'make generate' and commit the result"; exit 1; }
+
+fuzz: ## Run every fuzz target for FUZZTIME (default 60s) each.
+	@scripts/fuzz.sh $(FUZZTIME)
+
+clean: ## Remove build output.
+	rm -rf $(BIN)
