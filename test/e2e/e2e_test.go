@@ -1,0 +1,224 @@
+// Package e2e runs readout's real binaries together: loadgen's emitters, a
+// forwarder and a collector as processes on real sockets, files and HTTP,
+// and checks the output against what the emitters say they sent.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/readout-dev/readout/internal/pipeline"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "readout-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/...")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build binaries: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, "..", "..")
+}
+
+func newPipeline(t *testing.T) *pipeline.Pipeline {
+	t.Helper()
+	p, err := pipeline.New(binDir, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.KillAll()
+		if t.Failed() {
+			for _, proc := range []*pipeline.Process{p.Forwarder, p.Collector} {
+				if proc != nil {
+					t.Logf("%s log tail:\n%s", proc.Name, proc.Tail(3000))
+				}
+			}
+		}
+	})
+	return p
+}
+
+// verify checks that the query totals per model equal loadgen's truth and
+// that the audit explains every seq.
+func verify(t *testing.T, ctx context.Context, p *pipeline.Pipeline, truthPath string) *pipeline.Truth {
+	t.Helper()
+	truth, err := pipeline.ReadTruth(truthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := p.QueryJSON(ctx, "--group-by", "model_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pipeline.TotalsByModel(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipeline.CompareTotals(truth.ByModel, got); err != nil {
+		t.Fatalf("query totals differ from loadgen's truth: %v", err)
+	}
+	audit, err := p.AuditJSON(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit) == 0 {
+		t.Fatal("audit lists no emitters")
+	}
+	for _, r := range audit {
+		if n := r["unexplained"].(json.Number).String(); n != "0" {
+			t.Errorf("emitter %v: %s unexplained events (row %v)", r["emitter_id"], n, r)
+		}
+		if c, _ := r["closed"].(bool); !c {
+			t.Errorf("emitter %v did not close cleanly: %v", r["emitter_id"], r)
+		}
+	}
+	return truth
+}
+
+func TestPipelineTruthEqualsQuery(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := newPipeline(t)
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	truthPath := filepath.Join(p.Dir, "truth.json")
+	if err := p.Loadgen(ctx, nil, "--events", "200000", "--seed", "7", "--truth", truthPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Drain(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	truth := verify(t, ctx, p, truthPath)
+	if truth.Total.Requests != 200000 {
+		t.Fatalf("loadgen sent %d events; want 200000 (it waits instead of dropping)", truth.Total.Requests)
+	}
+	checkDuckDB(t, p, truth)
+}
+
+func TestForwarderStartsAfterEmitters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := newPipeline(t)
+	if err := p.StartCollector(ctx); err != nil {
+		t.Fatal(err)
+	}
+	truthPath := filepath.Join(p.Dir, "truth.json")
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Loadgen(ctx, nil, "--events", "20000", "--seed", "3", "--rate", "20000",
+			"--reconnect-interval", "200ms", "--truth", truthPath)
+	}()
+	time.Sleep(1500 * time.Millisecond) // the emitters start with no forwarder to talk to
+	if err := p.StartForwarder(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Drain(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	verifyWithDrops(t, ctx, p, truthPath)
+}
+
+func TestCollectorRestartMidRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := newPipeline(t)
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	truthPath := filepath.Join(p.Dir, "truth.json")
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Loadgen(ctx, nil, "--events", "60000", "--seed", "5", "--rate", "20000", "--truth", truthPath)
+	}()
+	time.Sleep(time.Second)
+	p.Collector.Kill() // kill -9 mid-run: the forwarder's spool holds what it cannot ship
+	time.Sleep(500 * time.Millisecond)
+	if err := p.StartCollector(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Drain(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	truth := verify(t, ctx, p, truthPath)
+	if truth.Total.Requests != 60000 {
+		t.Fatalf("loadgen sent %d events; want 60000", truth.Total.Requests)
+	}
+}
+
+// verifyWithDrops is verify for runs where emitters may drop events: the
+// truth counts only what was sent, and the audit must explain every drop.
+func verifyWithDrops(t *testing.T, ctx context.Context, p *pipeline.Pipeline, truthPath string) {
+	t.Helper()
+	truth := verify(t, ctx, p, truthPath)
+	if truth.Total.Requests == 0 {
+		t.Fatal("nothing was sent")
+	}
+}
+
+// checkDuckDB reads the Parquet output with DuckDB, as a user would, and
+// compares its totals with loadgen's truth.
+func checkDuckDB(t *testing.T, p *pipeline.Pipeline, truth *pipeline.Truth) {
+	t.Helper()
+	script := filepath.Join(repoRoot(), "test", "duckdb", "totals.mjs")
+	if _, err := os.Stat(filepath.Join(repoRoot(), "test", "duckdb", "node_modules")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("DuckDB for Node is not installed (run make test-deps): %v", err)
+		}
+		t.Log("skipping the DuckDB check: test/duckdb/node_modules is missing (make test-deps installs it)")
+		return
+	}
+	out, err := exec.Command("node", script, p.Out).Output()
+	if err != nil {
+		t.Fatalf("node %s: %v", script, err)
+	}
+	got := map[string]pipeline.Totals{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var r map[string]any
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.UseNumber()
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("DuckDB output line %q: %v", sc.Text(), err)
+		}
+		m, _ := r["model_id"].(string)
+		tt, err := pipeline.TotalsByModel([]map[string]any{r})
+		if err != nil {
+			t.Fatalf("DuckDB row %v: %v", r, err)
+		}
+		got[m] = tt[m]
+	}
+	if err := pipeline.CompareTotals(truth.ByModel, got); err != nil {
+		t.Fatalf("DuckDB totals differ from loadgen's truth: %v", err)
+	}
+}
