@@ -1,0 +1,183 @@
+// Command forwarder is the node-local daemon that takes events from
+// emitters on a Unix socket, keeps them in a durable spool, and ships them
+// to the collector. See forwarder.Config for what each flag sets.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/readout-dev/readout/forwarder"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// options are the parsed flags that are not plain Config fields.
+type options struct {
+	cfg         forwarder.Config
+	socketMode  string
+	allowUIDs   string
+	tokenFile   string
+	metricsAddr string
+	logLevel    string
+}
+
+func parse(args []string, stderr io.Writer) (*options, error) {
+	o := &options{cfg: forwarder.DefaultConfig()}
+	c := &o.cfg
+	fs := flag.NewFlagSet("forwarder", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: forwarder --socket PATH --spool DIR --collector URL [flags]\n\n"+
+			"Reads Cap'n Proto events from emitters on a Unix socket, acknowledges them once they are\n"+
+			"durable in the spool, and ships them in batches to the collector.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.Socket, "socket", "", "Unix socket `path` emitters connect to (required)")
+	fs.StringVar(&o.socketMode, "socket-mode", "0660", "permissions of the socket file, octal")
+	fs.StringVar(&o.allowUIDs, "allow-uid", "", "comma-separated peer `uids` allowed to connect (SO_PEERCRED); empty allows any")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "open emitter connections at most; more are accepted and closed")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close a connection that sends no bytes for this long")
+	fs.DurationVar(&c.FrameTimeout, "frame-timeout", c.FrameTimeout, "close a connection whose frame is not complete this long after its first byte")
+	fs.IntVar(&c.MaxMessage, "max-message-size", c.MaxMessage, "largest event message in `bytes`, framing included; larger is malformed (keep at or below the collector's event limit)")
+	fs.IntVar(&c.BatchMaxEvents, "batch-max-events", c.BatchMaxEvents, "seal a batch at this many messages")
+	fs.IntVar(&c.BatchMaxBytes, "batch-max-bytes", c.BatchMaxBytes, "seal a batch at this many `bytes` of messages")
+	fs.DurationVar(&c.BatchLinger, "batch-linger", c.BatchLinger, "seal a batch this long after its first message (also bounds ack latency)")
+	fs.StringVar(&c.Spool, "spool", "", "spool `directory` (required); created if missing")
+	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", c.SpoolMaxBytes, "cap on spool segment `bytes`; when reached, reads and acks pause until batches ship")
+	fs.Int64Var(&c.SegmentBytes, "spool-segment-bytes", 0, "rotate spool segments at this many `bytes` (0: 64 MiB, at most a quarter of --spool-max-bytes)")
+	fs.StringVar(&c.SpoolCompress, "spool-compression", c.SpoolCompress, "how batches are stored in the spool: s2 (fast compression) or none")
+	fs.StringVar(&c.Collector, "collector", "", "collector base `URL` (required); batches go to URL/v1/batches")
+	fs.StringVar(&o.tokenFile, "token-file", "", "`file` holding the collector's bearer token (whitespace trimmed; must not be empty)")
+	fs.StringVar(&c.Compress, "compress", c.Compress, "request body compression: zstd or none")
+	fs.IntVar(&c.ShipConcurrency, "ship-concurrency", c.ShipConcurrency, "batches in flight to the collector at once")
+	fs.DurationVar(&c.ShipTimeout, "ship-timeout", c.ShipTimeout, "timeout of one batch request")
+	fs.DurationVar(&c.RetryMin, "retry-min", c.RetryMin, "first retry backoff (doubles, with jitter)")
+	fs.DurationVar(&c.RetryMax, "retry-max", c.RetryMax, "longest retry backoff")
+	fs.DurationVar(&c.AuthRetry, "auth-retry", c.AuthRetry, "wait before retrying after the collector answers 401 or 403")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM/SIGINT, keep shipping for at most this long; the rest stays spooled")
+	fs.DurationVar(&c.DrainGrace, "drain-grace", c.DrainGrace, "on SIGTERM/SIGINT, keep reading open connections for this long")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "`host:port` serving /metrics, /healthz and /readyz; empty serves none")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	mode, err := strconv.ParseUint(o.socketMode, 8, 32)
+	if err != nil || mode > 0o777 {
+		return nil, fmt.Errorf("--socket-mode %q: want octal permission bits such as 0660", o.socketMode)
+	}
+	c.SocketMode = os.FileMode(mode)
+	if o.allowUIDs != "" {
+		for _, s := range strings.Split(o.allowUIDs, ",") {
+			uid, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("--allow-uid %q: want comma-separated numeric uids", o.allowUIDs)
+			}
+			c.AllowUIDs = append(c.AllowUIDs, uint32(uid))
+		}
+	}
+	if o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token-file: %w", err)
+		}
+		c.Token = strings.TrimSpace(string(b))
+		if c.Token == "" {
+			return nil, fmt.Errorf("--token-file %s is empty", o.tokenFile)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	// Per-frame messages are rate-limited where they are logged; sampling
+	// would also drop the ones that must never be lost.
+	zc.Sampling = nil
+	return zc.Build()
+}
+
+func run(args []string, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "forwarder: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "forwarder: %v\n", err)
+		return 2
+	}
+	defer log.Sync()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var mln net.Listener
+	if o.metricsAddr != "" {
+		if mln, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			fmt.Fprintf(stderr, "forwarder: --metrics-addr: %v\n", err)
+			return 2
+		}
+	}
+	fwd, err := forwarder.New(o.cfg, log, reg)
+	if err != nil {
+		if mln != nil {
+			mln.Close()
+		}
+		fmt.Fprintf(stderr, "forwarder: %v\n", err)
+		return 2
+	}
+	var srv *http.Server
+	if mln != nil {
+		srv = &http.Server{Handler: fwd.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server", zap.Error(err))
+			}
+		}()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err = fwd.Run(ctx)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+	}
+	if err != nil {
+		log.Error("forwarder failed", zap.Error(err))
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,134 @@
+// Package forwarder is the node-local daemon between emitters and the
+// collector: it reads stream-framed events from a Unix socket, validates
+// them, seals them into batches in a durable spool (acknowledging each
+// emitter once its events are fsynced), and ships the batches to the
+// collector over HTTP until they are acknowledged.
+package forwarder
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/readout-dev/readout/wire"
+)
+
+// Config is everything the forwarder needs. Zero values are not defaults:
+// start from DefaultConfig.
+type Config struct {
+	Socket       string      // Unix socket path emitters connect to
+	SocketMode   os.FileMode // permissions applied to the socket file
+	AllowUIDs    []uint32    // peers allowed by SO_PEERCRED uid; empty allows all
+	MaxConns     int         // open connections; more are accepted and closed
+	IdleTimeout  time.Duration
+	FrameTimeout time.Duration // a frame must complete this long after its first byte
+	MaxMessage   int           // bytes per event message, framing included
+
+	BatchMaxEvents int
+	BatchMaxBytes  int
+	BatchLinger    time.Duration
+
+	Spool         string
+	SpoolMaxBytes int64
+	SegmentBytes  int64  // 0 means the spool's default
+	SpoolCompress string // "s2" or "none": how batches are stored
+
+	Collector       string // base URL; batches go to <Collector>/v1/batches
+	Token           string // bearer token; empty sends none
+	Compress        string // "zstd" or "none"
+	ShipConcurrency int
+	ShipTimeout     time.Duration // one HTTP request
+	RetryMin        time.Duration
+	RetryMax        time.Duration
+	AuthRetry       time.Duration // wait after 401/403
+
+	DrainTimeout time.Duration // SIGTERM: how long to keep shipping
+	DrainGrace   time.Duration // SIGTERM: how long to keep reading open connections
+}
+
+// DefaultConfig returns the defaults documented in cmd/forwarder --help.
+func DefaultConfig() Config {
+	return Config{
+		SocketMode:      0o660,
+		MaxConns:        1024,
+		IdleTimeout:     5 * time.Minute,
+		FrameTimeout:    10 * time.Second,
+		MaxMessage:      wire.DefaultMaxMessageSize,
+		BatchMaxEvents:  8192,
+		BatchMaxBytes:   1 << 20,
+		BatchLinger:     100 * time.Millisecond,
+		SpoolMaxBytes:   1 << 30,
+		SpoolCompress:   "s2",
+		Compress:        "zstd",
+		ShipConcurrency: 2,
+		ShipTimeout:     30 * time.Second,
+		RetryMin:        100 * time.Millisecond,
+		RetryMax:        30 * time.Second,
+		AuthRetry:       30 * time.Second,
+		DrainTimeout:    30 * time.Second,
+		DrainGrace:      500 * time.Millisecond,
+	}
+}
+
+// CollectorBodyLimit is the collector's default request body limit; batches
+// stay well below it so that a 413 is an anomaly, not a routine.
+const CollectorBodyLimit = 16 << 20
+
+// Validate reports the first configuration error, worded for one line on
+// stderr.
+func (c *Config) Validate() error {
+	switch {
+	case c.Socket == "":
+		return errors.New("--socket is required")
+	case c.Spool == "":
+		return errors.New("--spool is required")
+	case c.Collector == "":
+		return errors.New("--collector is required")
+	}
+	u, err := url.Parse(c.Collector)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--collector %q: want an http:// or https:// URL with a host", c.Collector)
+	}
+	if c.SocketMode&^os.ModePerm != 0 || c.SocketMode == 0 {
+		return fmt.Errorf("--socket-mode %o: want permission bits such as 0660", uint32(c.SocketMode))
+	}
+	if c.SpoolCompress != "s2" && c.SpoolCompress != "none" {
+		return fmt.Errorf("--spool-compression %q: want s2 or none", c.SpoolCompress)
+	}
+	if c.Compress != "zstd" && c.Compress != "none" {
+		return fmt.Errorf("--compress %q: want zstd or none", c.Compress)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"--idle-timeout", c.IdleTimeout}, {"--frame-timeout", c.FrameTimeout}, {"--batch-linger", c.BatchLinger},
+		{"--ship-timeout", c.ShipTimeout}, {"--retry-min", c.RetryMin}, {"--retry-max", c.RetryMax},
+		{"--auth-retry", c.AuthRetry}, {"--drain-timeout", c.DrainTimeout}, {"--drain-grace", c.DrainGrace},
+	} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s must be positive, got %s", d.name, d.v)
+		}
+	}
+	switch {
+	case c.RetryMax < c.RetryMin:
+		return fmt.Errorf("--retry-max %s is below --retry-min %s", c.RetryMax, c.RetryMin)
+	case c.MaxConns < 1:
+		return fmt.Errorf("--max-conns must be at least 1, got %d", c.MaxConns)
+	case c.MaxMessage < 64 || c.MaxMessage > 16<<20:
+		return fmt.Errorf("--max-message-size must be between 64 B and 16 MiB, got %d", c.MaxMessage)
+	case c.BatchMaxEvents < 1:
+		return fmt.Errorf("--batch-max-events must be at least 1, got %d", c.BatchMaxEvents)
+	case c.BatchMaxBytes < c.MaxMessage:
+		return fmt.Errorf("--batch-max-bytes %d is below the message size limit %d", c.BatchMaxBytes, c.MaxMessage)
+	case c.BatchMaxBytes > CollectorBodyLimit/2:
+		return fmt.Errorf("--batch-max-bytes %d exceeds half the collector's %d byte body limit", c.BatchMaxBytes, CollectorBodyLimit)
+	case c.SpoolMaxBytes < 4*int64(c.BatchMaxBytes+1024):
+		return fmt.Errorf("--spool-max-bytes %d must hold at least four full batches (%d bytes each)", c.SpoolMaxBytes, c.BatchMaxBytes)
+	case c.ShipConcurrency < 1 || c.ShipConcurrency > 64:
+		return fmt.Errorf("--ship-concurrency must be between 1 and 64, got %d", c.ShipConcurrency)
+	}
+	return nil
+}

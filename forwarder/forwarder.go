@@ -1,0 +1,217 @@
+package forwarder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/readout-dev/readout/forwarder/ship"
+	"github.com/readout-dev/readout/forwarder/spool"
+)
+
+// Forwarder is the daemon: listener, batcher, spool writer and shipper.
+type Forwarder struct {
+	cfg    Config
+	log    *zap.Logger
+	m      *metrics
+	ln     *net.UnixListener
+	sp     *spool.Spool
+	id     [16]byte
+	client *ship.Client
+
+	chunks chan *chunk
+	sealed chan *batch
+
+	connMu sync.Mutex
+	conns  map[*connState]struct{}
+	connWG sync.WaitGroup
+	nconns atomic.Int64
+
+	draining atomic.Bool
+	drainAt  atomic.Int64 // read deadline for open connections once draining
+	drainCh  chan struct{}
+	ready    atomic.Bool
+
+	malformedLog, fullLog, retryLog, rejectLog rateLimit
+}
+
+// New opens the spool and the socket. cfg must have passed Validate. A nil
+// logger means none; a nil registerer registers nothing.
+func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	sp, err := spool.Open(cfg.Spool, spool.Options{MaxBytes: cfg.SpoolMaxBytes, SegmentBytes: cfg.SegmentBytes,
+		Uncompressed: cfg.SpoolCompress == "none", Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	id, err := spool.LoadForwarderID(cfg.Spool)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	client, err := ship.New(ship.Options{URL: cfg.Collector, Token: cfg.Token, Compress: cfg.Compress == "zstd", Timeout: cfg.ShipTimeout})
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	ln, err := Listen(cfg.Socket, cfg.SocketMode)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	f := &Forwarder{
+		cfg: cfg, log: log, sp: sp, id: id, client: client, ln: ln,
+		chunks:  make(chan *chunk, 64),
+		sealed:  make(chan *batch, 4),
+		conns:   make(map[*connState]struct{}),
+		drainCh: make(chan struct{}),
+	}
+	f.m = newMetrics(reg, sp)
+	for _, r := range []*rateLimit{&f.malformedLog, &f.fullLog, &f.retryLog, &f.rejectLog} {
+		r.interval = time.Second
+	}
+	st := sp.Stats()
+	log.Info("forwarder started", zap.String("socket", cfg.Socket), zap.String("spool", cfg.Spool),
+		zap.String("collector", cfg.Collector), zap.Int("pending_batches", st.Pending), zap.Int64("spool_bytes", st.Bytes))
+	f.ready.Store(true)
+	return f, nil
+}
+
+// ID returns the forwarder id kept in the spool.
+func (f *Forwarder) ID() [16]byte { return f.id }
+
+// Ready reports whether the socket is listening and the spool is open.
+func (f *Forwarder) Ready() bool { return f.ready.Load() }
+
+// Handler serves /metrics from g, /healthz and /readyz.
+func (f *Forwarder) Handler(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !f.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// Run serves until ctx ends, then drains: it stops accepting, reads what
+// open connections still hold for DrainGrace, seals and spools it, and
+// ships until the spool is empty or DrainTimeout passes. What is not
+// shipped stays in the spool for the next start.
+func (f *Forwarder) Run(ctx context.Context) error {
+	// hard ends the spool writer and the shipper when the drain runs out.
+	hard, stopHard := context.WithCancel(context.Background())
+	defer stopHard()
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		f.acceptLoop()
+	}()
+	go f.runBatcher(f.chunks, f.sealed)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		f.runWriter(hard, f.sealed)
+	}()
+	shipDone := make(chan struct{})
+	go func() {
+		defer close(shipDone)
+		f.runShipper(hard)
+	}()
+
+	<-ctx.Done()
+	start := time.Now()
+	deadline := start.Add(f.cfg.DrainTimeout)
+	f.log.Info("draining", zap.Duration("drain_timeout", f.cfg.DrainTimeout))
+	f.ready.Store(false)
+	timer := time.AfterFunc(f.cfg.DrainTimeout, stopHard)
+	defer timer.Stop()
+
+	f.drainAt.Store(time.Now().Add(f.cfg.DrainGrace).UnixNano())
+	f.draining.Store(true)
+	close(f.drainCh)
+	f.ln.Close()
+	<-acceptDone
+	f.connMu.Lock()
+	for cs := range f.conns {
+		cs.c.SetReadDeadline(time.Unix(0, f.drainAt.Load()))
+	}
+	f.connMu.Unlock()
+	f.connWG.Wait()
+	close(f.chunks)
+	<-writerDone
+
+	drainErr := f.sp.WaitDrained(hard)
+	stopHard()
+	<-shipDone
+	f.client.Close()
+	st := f.sp.Stats()
+	if err := f.sp.Close(); err != nil {
+		return err
+	}
+	if drainErr != nil && !errors.Is(drainErr, context.Canceled) {
+		return drainErr
+	}
+	if st.Pending > 0 {
+		f.log.Warn("drain timeout: batches left in the spool for the next start",
+			zap.Int("pending_batches", st.Pending), zap.Time("deadline", deadline))
+	} else {
+		f.log.Info("drained", zap.Duration("took", time.Since(start)))
+	}
+	return nil
+}
+
+// acceptLoop accepts connections until the listener closes.
+func (f *Forwarder) acceptLoop() {
+	for {
+		c, err := f.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			f.log.Error("accept", zap.Error(err))
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if f.nconns.Load() >= int64(f.cfg.MaxConns) {
+			f.m.connsRejected.WithLabelValues("max_conns").Inc()
+			if f.rejectLog.allow() {
+				f.log.Warn("connection limit reached; closing new connection", zap.Int("max_conns", f.cfg.MaxConns))
+			}
+			c.Close()
+			continue
+		}
+		if len(f.cfg.AllowUIDs) > 0 {
+			uid, err := peerUID(c)
+			if err != nil || !allowed(f.cfg.AllowUIDs, uid) {
+				f.m.connsRejected.WithLabelValues("peer_uid").Inc()
+				if f.rejectLog.allow() {
+					f.log.Warn("peer uid not allowed; closing connection", zap.Uint32("uid", uid), zap.Error(err))
+				}
+				c.Close()
+				continue
+			}
+		}
+		f.nconns.Add(1)
+		f.connWG.Add(1)
+		go f.serve(c)
+	}
+}

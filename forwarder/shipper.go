@@ -1,0 +1,212 @@
+package forwarder
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/readout-dev/readout/forwarder/ship"
+	"github.com/readout-dev/readout/forwarder/spool"
+	"github.com/readout-dev/readout/wire"
+)
+
+// runShipper reads sealed batches from the spool in order and delivers
+// them with ShipConcurrency goroutines until ctx ends.
+func (f *Forwarder) runShipper(ctx context.Context) {
+	work := make(chan spool.Record)
+	var wg sync.WaitGroup
+	for range f.cfg.ShipConcurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for rec := range work {
+				f.deliver(ctx, rec)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(work)
+	for {
+		rec, err := f.sp.Next(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				f.log.Error("spool read failed; shipping stopped", zap.Error(err))
+			}
+			return
+		}
+		select {
+		case work <- rec:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// deliver sends one batch until the collector takes it, rejects it for
+// good, or ctx ends (the batch then stays in the spool).
+func (f *Forwarder) deliver(ctx context.Context, rec spool.Record) {
+	body, err := wire.EncodeBatch(&wire.Batch{ForwarderID: f.id, BatchSeq: rec.Seq, CreatedNs: rec.CreatedNs,
+		EventCount: rec.EventCount, Events: rec.Events})
+	if err != nil {
+		f.log.Error("encode batch", zap.Uint64("batch_seq", rec.Seq), zap.Error(err))
+		f.quarantine(rec, rec.Events)
+		return
+	}
+	f.m.inFlight.Inc()
+	defer f.m.inFlight.Dec()
+	bo := backoff{min: f.cfg.RetryMin, max: f.cfg.RetryMax}
+	woken := false
+	for {
+		start := time.Now()
+		res := f.client.Send(ctx, body)
+		f.m.shipSeconds.Observe(time.Since(start).Seconds())
+		var wait time.Duration
+		switch res.Outcome {
+		case ship.Delivered:
+			f.m.batchesShipped.Inc()
+			f.m.eventsShipped.Add(float64(rec.EventCount))
+			f.sp.Release(rec)
+			return
+		case ship.Malformed:
+			f.log.Error("collector rejected batch as malformed; quarantined", zap.Uint64("batch_seq", rec.Seq), zap.Error(res.Err))
+			f.quarantine(rec, body)
+			return
+		case ship.TooLarge:
+			if f.split(rec) {
+				return
+			}
+			f.log.Error("collector refused a batch too large to split; quarantined", zap.Uint64("batch_seq", rec.Seq), zap.Error(res.Err))
+			f.quarantine(rec, body)
+			return
+		case ship.Unauthorized:
+			f.log.Error("collector refused our credentials; check --token-file", zap.Int("status", res.Status), zap.Error(res.Err))
+			f.m.shipRetries.WithLabelValues("unauthorized").Inc()
+			wait = f.cfg.AuthRetry
+		default:
+			if ctx.Err() != nil {
+				return
+			}
+			if f.retryLog.allow() {
+				f.log.Warn("batch delivery failed; retrying", zap.Uint64("batch_seq", rec.Seq), zap.String("reason", res.Reason), zap.Error(res.Err))
+			}
+			f.m.shipRetries.WithLabelValues(res.Reason).Inc()
+			wait = bo.next()
+		}
+		// At shutdown every waiting delivery retries at once, one time.
+		var wake <-chan struct{}
+		if !woken {
+			wake = f.drainCh
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-wake:
+			woken = true
+			bo = backoff{min: f.cfg.RetryMin, max: f.cfg.RetryMax}
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// split replaces a batch the collector found too large by its two halves,
+// each sealed in the spool under a fresh batch seq, and releases the
+// original once the halves are durable. It reports false when the batch
+// holds a single message and cannot be split.
+func (f *Forwarder) split(rec spool.Record) bool {
+	if rec.EventCount < 2 {
+		return false
+	}
+	half := rec.EventCount / 2
+	var n uint32
+	cut := 0
+	err := wire.Frames(rec.Events, f.cfg.MaxMessage, func(frame []byte) error {
+		if n < half {
+			cut += len(frame)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != rec.EventCount {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if _, err := f.sp.Append(now, half, rec.Events[:cut], true); err != nil {
+		f.log.Error("spool split batch", zap.Error(err))
+		return false
+	}
+	if _, err := f.sp.Append(now, rec.EventCount-half, rec.Events[cut:], true); err != nil {
+		f.log.Error("spool split batch", zap.Error(err))
+		return false
+	}
+	if err := f.sp.Sync(); err != nil {
+		f.log.Error("spool split batch", zap.Error(err))
+		return false
+	}
+	f.m.batchesSplit.Inc()
+	f.log.Warn("collector found a batch too large; split in two", zap.Uint64("batch_seq", rec.Seq), zap.Uint32("events", rec.EventCount))
+	f.sp.Release(rec)
+	return true
+}
+
+// quarantine keeps a rejected batch's request body in the spool's
+// quarantine directory and releases it from the queue.
+func (f *Forwarder) quarantine(rec spool.Record, body []byte) {
+	name := fmt.Sprintf("batch-%s-%020d.capnp", hex.EncodeToString(f.id[:]), rec.Seq)
+	path := filepath.Join(f.sp.QuarantineDir(), name)
+	if err := writeDurable(path, body); err != nil {
+		// Keeping it queued is the only way not to lose it.
+		f.log.Error("cannot write quarantined batch; leaving it in the spool", zap.String("path", path), zap.Error(err))
+		return
+	}
+	f.m.quarantined.Inc()
+	f.sp.Release(rec)
+}
+
+func writeDurable(path string, data []byte) error {
+	tmp := path + ".tmp"
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = fh.Write(data)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// backoff is capped exponential backoff with jitter: each wait is drawn
+// from the upper half of a window that doubles from min up to max.
+type backoff struct {
+	min, max time.Duration
+	cur      time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	half := b.cur / 2
+	return half + rand.N(half+1)
+}
