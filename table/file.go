@@ -53,13 +53,13 @@ func ReadAudit(path string) ([]AuditRow, error) {
 // write a temporary file beside the target, fsync it, rename it into place,
 // then fsync the directory so the rename itself survives a crash. Readers
 // skip names starting with '.', so a temporary file left by a crash is never
-// read.
+// read, and its name does not end in .parquet, so no reader's glob matches it.
 func writeAtomic[T any](path string, rows []T) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*.parquet")
+	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("create temp file in %s: %w", dir, err)
 	}

@@ -1,0 +1,100 @@
+// Package query reads the Parquet tables the collector writes under its --out
+// directory and merges their additive partial rows into answers: the engine
+// behind `readout query` and `readout audit`.
+package query
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/readout-dev/readout/table"
+)
+
+// Options selects what Run reads and how it groups it.
+type Options struct {
+	// Dir is the collector's --out directory (it holds inference/ and audit/).
+	Dir string
+	// From (inclusive) and To (exclusive) bound window_start; a zero value
+	// leaves that side open.
+	From, To time.Time
+	// GroupBy lists dimensions from table.Dimensions; empty means one total.
+	GroupBy []string
+	// Bucket truncates window_start into time buckets (UTC); 0 means a
+	// single bucket over the whole range, with no time column.
+	Bucket time.Duration
+	// Workers is how many files are read at once; 0 means GOMAXPROCS.
+	Workers int
+	// Logger receives warnings; nil means none.
+	Logger *zap.Logger
+}
+
+// Validate reports the first problem with o, in words fit for a user.
+func (o *Options) Validate() error {
+	if o.Dir == "" {
+		return errors.New("--dir is required")
+	}
+	if !o.From.IsZero() && !o.To.IsZero() && !o.From.Before(o.To) {
+		return fmt.Errorf("--from %s is not before --to %s", o.From.Format(time.RFC3339), o.To.Format(time.RFC3339))
+	}
+	for _, d := range o.GroupBy {
+		if !slices.Contains(table.Dimensions, d) {
+			return fmt.Errorf("unknown dimension %q (want some of %s)", d, strings.Join(table.Dimensions, ", "))
+		}
+	}
+	if o.Bucket < 0 {
+		return fmt.Errorf("negative bucket %s", o.Bucket)
+	}
+	return nil
+}
+
+// ParseTime reads a time bound: RFC 3339 (2026-11-27T13:00:00Z, fractions
+// and offsets allowed) or a date (2026-11-27, meaning its midnight UTC).
+func ParseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("bad time %q (want RFC 3339 like 2026-11-27T13:00:00Z, or a date like 2026-11-27)", s)
+}
+
+// ParseGroupBy reads a comma-separated list of dimensions. Blanks around
+// names are ignored and a repeated name counts once; an empty string means
+// no grouping.
+func ParseGroupBy(s string) ([]string, error) {
+	var dims []string
+	for _, d := range strings.Split(s, ",") {
+		d = strings.TrimSpace(d)
+		if d == "" {
+			continue
+		}
+		if !slices.Contains(table.Dimensions, d) {
+			return nil, fmt.Errorf("unknown dimension %q (want some of %s)", d, strings.Join(table.Dimensions, ", "))
+		}
+		if !slices.Contains(dims, d) {
+			dims = append(dims, d)
+		}
+	}
+	return dims, nil
+}
+
+// ParseBucket reads a bucket name: all, 1m, 1h or 1d.
+func ParseBucket(s string) (time.Duration, error) {
+	switch s {
+	case "all", "":
+		return 0, nil
+	case "1m":
+		return time.Minute, nil
+	case "1h":
+		return time.Hour, nil
+	case "1d":
+		return 24 * time.Hour, nil
+	}
+	return 0, fmt.Errorf("bad bucket %q (want all, 1m, 1h or 1d)", s)
+}

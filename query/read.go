@@ -1,0 +1,70 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// readBatch is how many rows are decoded at a time: files are streamed, not
+// loaded whole, so a large file costs a batch of memory.
+const readBatch = 512
+
+// CorruptError is a file that cannot be read as the table it should hold.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+// Error is one line, whatever the cause says, so that a command can print
+// it as its whole complaint.
+func (e *CorruptError) Error() string {
+	return strings.ReplaceAll(fmt.Sprintf("corrupt file %s: %v", e.Path, e.Err), "\n", " ")
+}
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// eachRow streams the rows of one Parquet file into fn, a batch at a time;
+// fn must not retain the slice. Any failure to decode the file, including a
+// panic inside the Parquet library on malformed input, comes back as a
+// *CorruptError naming the file.
+func eachRow[T any](path string, fn func(rows []T) error) (err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = &CorruptError{Path: path, Err: fmt.Errorf("%v", p)}
+		}
+	}()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return &CorruptError{Path: path, Err: err}
+	}
+	r := parquet.NewGenericReader[T](pf)
+	defer r.Close()
+	buf := make([]T, readBatch)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if err := fn(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return &CorruptError{Path: path, Err: err}
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package query
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// grid is a text table: text columns align left, numbers right.
+type grid struct {
+	header []string
+	right  []bool
+	rows   [][]string
+}
+
+func (g *grid) add(cells ...string) { g.rows = append(g.rows, cells) }
+
+func (g *grid) write(w io.Writer) error {
+	width := make([]int, len(g.header))
+	for _, r := range append([][]string{g.header}, g.rows...) {
+		for j, c := range r {
+			width[j] = max(width[j], utf8.RuneCountInString(c))
+		}
+	}
+	bw := bufio.NewWriter(w)
+	for _, r := range append([][]string{g.header}, g.rows...) {
+		var line strings.Builder
+		for j, c := range r {
+			if j > 0 {
+				line.WriteString("  ")
+			}
+			pad := strings.Repeat(" ", width[j]-utf8.RuneCountInString(c))
+			if g.right[j] {
+				line.WriteString(pad + c)
+			} else if j < len(r)-1 {
+				line.WriteString(c + pad)
+			} else {
+				line.WriteString(c)
+			}
+		}
+		bw.WriteString(strings.TrimRight(line.String(), " "))
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
+
+// writeTable prints the columns people look at first: keys, counts, error
+// rate, neurons, tokens, and the median and p99 of request time and time to
+// first token. CSV and JSON carry every field.
+func writeTable(w io.Writer, res *Result) error {
+	var g grid
+	if res.Bucketed {
+		g.header, g.right = append(g.header, "time"), append(g.right, false)
+	}
+	for _, d := range res.GroupBy {
+		_, numeric := dimValue(d, &Key{}).(uint64)
+		g.header, g.right = append(g.header, d), append(g.right, numeric)
+	}
+	for _, h := range []string{"requests", "errors", "error%", "neurons", "input_tokens", "output_tokens",
+		"req_p50_ms", "req_p99_ms", "ttft_p50_ms", "ttft_p99_ms"} {
+		g.header, g.right = append(g.header, h), append(g.right, true)
+	}
+	for i := range res.Rows {
+		r := &res.Rows[i]
+		var cells []string
+		if res.Bucketed {
+			cells = append(cells, r.Time.UTC().Format(time.RFC3339))
+		}
+		for _, d := range res.GroupBy {
+			switch v := dimValue(d, &r.Key).(type) {
+			case string:
+				if v == "" {
+					v = "-" // a blank key, such as a folded overflow group
+				}
+				cells = append(cells, v)
+			case uint64:
+				cells = append(cells, strconv.FormatUint(v, 10))
+			}
+		}
+		req, ttft := &r.Durations[0], &r.Durations[3]
+		cells = append(cells,
+			strconv.FormatInt(r.Requests, 10),
+			strconv.FormatInt(r.Errors, 10),
+			fmt.Sprintf("%.2f%%", 100*r.ErrorRate()),
+			fmt.Sprintf("%.3f", r.Neurons),
+			strconv.FormatInt(r.InputTokens, 10),
+			strconv.FormatInt(r.OutputTokens, 10),
+			fmt.Sprintf("%.2f", req.P50),
+			fmt.Sprintf("%.2f", req.P99),
+			fmt.Sprintf("%.2f", ttft.P50),
+			fmt.Sprintf("%.2f", ttft.P99),
+		)
+		g.add(cells...)
+	}
+	return g.write(w)
+}
