@@ -11,7 +11,7 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// On-disk layout; see FORMAT.md.
+// On-disk layout; see docs/spool-format.md.
 const (
 	segmentMagic = "RDSPOOL1"
 	// headerSize is the segment file header: the magic bytes.
@@ -35,7 +35,7 @@ type Record struct {
 	Events     []byte
 
 	segment uint64 // the segment holding the record, for Release
-	flags   uint32 // how Events is stored; see FORMAT.md
+	flags   uint32 // how Events is stored; see docs/spool-format.md
 }
 
 // Record flags.

@@ -2,7 +2,7 @@
 // appended to segment files with a checksum per record, fsynced in groups,
 // read back in order by one shipper cursor, and released (deleted a segment
 // at a time) once the collector has acknowledged every batch in a segment.
-// See FORMAT.md for the bytes on disk.
+// See docs/spool-format.md for the bytes on disk.
 package spool
 
 import (
