@@ -1,0 +1,217 @@
+// Command collector receives event batches from forwarders, makes them
+// durable, deduplicates and aggregates them into event-time windows, and
+// writes the windows as Parquet files under --out.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/readout-dev/readout/collector"
+)
+
+const usage = `Usage: collector --listen HOST:PORT --data DIR --out DIR [flags]
+
+Receives Batch messages on POST /v1/batches (Content-Type application/x-capnp,
+optionally Content-Encoding zstd), acknowledges each only once it is fsynced
+in the write-ahead log under --data, drops duplicates by (emitter id, seq),
+aggregates inference events into tumbling event-time windows and writes them
+as Parquet files under --out/inference/date=YYYY-MM-DD/hour=HH/, with the
+per-emitter audit under --out/audit/. SIGTERM or SIGINT: stop taking batches,
+finish those in flight, write every open window, exit 0.
+
+A bearer token (--token-file) is required unless --listen is a loopback
+address or --insecure-no-auth is given.
+
+Flags:
+`
+
+// exitConfig is the exit status for configuration errors.
+const exitConfig = 2
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+type options struct {
+	cfg         collector.Config
+	metricsAddr string
+	tokenFile   string
+	logLevel    string
+}
+
+func parseFlags(args []string) (*options, error) {
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	// Errors are reported in one line by run; only --help prints usage.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fs.SetOutput(os.Stdout)
+		fmt.Fprint(os.Stdout, usage)
+		fs.PrintDefaults()
+	}
+	o := &options{}
+	c := &o.cfg
+	fs.StringVar(&c.Listen, "listen", "", "HOST:PORT to take batches on (required)")
+	fs.StringVar(&c.DataDir, "data", "", "folder for the write-ahead log and state (required)")
+	fs.StringVar(&c.OutDir, "out", "", "folder for the Parquet tables (required)")
+	fs.DurationVar(&c.Window, "window", collector.DefaultWindow, "tumbling event-time window width (whole seconds, dividing an hour)")
+	fs.DurationVar(&c.AllowedLateness, "allowed-lateness", collector.DefaultAllowedLateness, "a window is written this long after it ends (wall clock); later events become extra rows")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", collector.DefaultFlushInterval, "how often closable windows are written")
+	fs.IntVar(&c.MaxGroups, "max-groups", collector.DefaultMaxGroups, "groups per window before new keys fold into an overflow key per model")
+	fs.IntVar(&c.MaxModels, "max-models", collector.DefaultMaxModels, "models per window before new models fold into \"__other__\"")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", collector.DefaultMaxBodyBytes, "request body limit, compressed and decompressed")
+	fs.DurationVar(&c.DedupeTTL, "dedupe-ttl", collector.DefaultDedupeTTL, "forget an emitter's seqs after this long without arrivals")
+	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "accept batches without a token on a non-loopback --listen")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "HOST:PORT for /metrics, /healthz and /readyz (off when empty)")
+	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the bearer token forwarders must send")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.Listen == "" {
+		return nil, errors.New("--listen is required")
+	}
+	if o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token-file: %v", err)
+		}
+		c.Token = strings.TrimSpace(string(b))
+		if c.Token == "" {
+			return nil, fmt.Errorf("--token-file %s is empty", o.tokenFile)
+		}
+	}
+	if o.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
+			return nil, fmt.Errorf("--metrics-addr %q: %v", o.metricsAddr, err)
+		}
+	}
+	// Fault injection for the crash tests; see collector/crash.go.
+	c.CrashPoint = os.Getenv("READOUT_COLLECTOR_CRASH_POINT")
+	if s := os.Getenv("READOUT_COLLECTOR_CRASH_AFTER"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil, fmt.Errorf("READOUT_COLLECTOR_CRASH_AFTER: %v", err)
+		}
+		c.CrashAfter = n
+	}
+	return o, c.Validate()
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.Sampling = nil // error logs are already rate-limited where they repeat
+	return zc.Build()
+}
+
+func run(args []string) int {
+	o, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "collector: "+err.Error())
+		return exitConfig
+	}
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "collector: "+err.Error())
+		return exitConfig
+	}
+	defer log.Sync()
+	if o.cfg.Token == "" {
+		host, _, _ := net.SplitHostPort(o.cfg.Listen)
+		if !collector.LoopbackOnly(host) {
+			log.Warn("--insecure-no-auth: accepting batches from anyone who can reach --listen", zap.String("listen", o.cfg.Listen))
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// Listen before recovering so that a taken port is a fast config error.
+	ln, err := net.Listen("tcp", o.cfg.Listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "collector: --listen: "+err.Error())
+		return exitConfig
+	}
+	var opsLn net.Listener
+	if o.metricsAddr != "" {
+		if opsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "collector: --metrics-addr: "+err.Error())
+			return exitConfig
+		}
+	}
+	c, err := collector.Open(o.cfg, log, reg)
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		fmt.Fprintln(os.Stderr, "collector: "+err.Error())
+		return 1
+	}
+	c.Start()
+	var ops *http.Server
+	if opsLn != nil {
+		ops = &http.Server{Handler: c.OpsHandler(reg), ReadHeaderTimeout: 10 * time.Second}
+		go ops.Serve(opsLn)
+	}
+	srv := &http.Server{
+		Handler:           c.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          zap.NewStdLog(log),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("collector started", zap.String("listen", ln.Addr().String()), zap.String("metrics_addr", o.metricsAddr),
+		zap.String("data", o.cfg.DataDir), zap.String("out", o.cfg.OutDir), zap.Duration("window", o.cfg.Window),
+		zap.Bool("auth", o.cfg.Token != ""))
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	status := 0
+	select {
+	case s := <-sig:
+		log.Info("stopping", zap.String("signal", s.String()))
+	case err := <-serveErr:
+		log.Error("ingest server failed", zap.Error(err))
+		status = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Error("stopping ingest server", zap.Error(err))
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		log.Error("final flush failed; the WAL keeps the data for the next start", zap.Error(err))
+		status = 1
+	}
+	if ops != nil {
+		ops.Shutdown(ctx)
+	}
+	log.Info("stopped")
+	return status
+}

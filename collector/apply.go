@@ -1,0 +1,118 @@
+package collector
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/readout-dev/readout/collector/window"
+	"github.com/readout-dev/readout/wire"
+)
+
+// maxFuture is how far past its arrival an event time may lie before the
+// event is taken to have a broken clock (see docs/input-policy.md).
+const maxFuture = 24 * time.Hour
+
+// applyRecord applies one durable WAL record to memory. It is the only path
+// from the WAL to state, used both live (after the fsync) and at replay:
+//   - the ledger (dedupe and audit) takes records above the checkpoint's
+//     applied LSN; below it, the checkpoint already holds them;
+//   - a window takes the record's events unless that window was committed
+//     to files at or after this record.
+//
+// live says whether to count metrics: replayed events were counted by the
+// process that first accepted them.
+func (c *Collector) applyRecord(lsn uint64, payload []byte, live bool) {
+	h := &c.hdr
+	frames, err := parseRecordPayload(payload, h)
+	if err != nil {
+		c.log.Error("skipping malformed wal record", zap.Uint64("lsn", lsn), zap.Error(err))
+		return
+	}
+	ledgerToo := lsn > c.ckptLSN
+	if ledgerToo {
+		for _, d := range h.dups {
+			c.ledger.Duplicate(d.id, int64(d.n), h.arrivalNs)
+		}
+	}
+	if live {
+		for _, d := range h.dups {
+			c.m.duplicates.Add(float64(d.n))
+		}
+	}
+	ev := &c.ev
+	err = wire.Frames(frames, wire.DefaultMaxMessageSize, func(frame []byte) error {
+		if err := decodeEvent(frame, ev); err != nil {
+			return err
+		}
+		c.applyEvent(ev, lsn, h.arrivalNs, ledgerToo, live)
+		return nil
+	})
+	if err != nil {
+		c.log.Error("malformed event in wal record", zap.Uint64("lsn", lsn), zap.Error(err))
+	}
+	if lsn > c.applied {
+		c.applied = lsn
+	}
+}
+
+func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arrivalNs int64, ledgerToo, live bool) {
+	anon := ev.Anonymous()
+	if ev.Kind == wire.KindClosed {
+		if live {
+			c.m.closed.Inc()
+		}
+		if !anon && ledgerToo {
+			c.ledger.Close(ev.EmitterID, ev.Seq, ev.DroppedTotal, arrivalNs)
+		}
+		return
+	}
+	if !anon && ledgerToo {
+		c.ledger.Accept(ev.EmitterID, ev.Seq, ev.DroppedTotal, arrivalNs)
+	}
+	if live {
+		c.m.events.WithLabelValues(ev.Kind.String()).Inc()
+		if anon {
+			c.m.anonymous.Inc()
+		}
+	}
+	if ev.Kind != wire.KindInference {
+		return // lifecycle events have no table yet: counted only
+	}
+	ts, reason := eventTime(ev.TimestampNs, arrivalNs)
+	neurons, fixed := window.SanitizeNeurons(ev.Inference.Neurons)
+	if live {
+		if reason != "" {
+			c.m.adjusted.WithLabelValues(reason).Inc()
+		}
+		if fixed {
+			c.m.adjusted.WithLabelValues("neurons").Inc()
+		}
+	}
+	if at, ok := c.flushed[c.agg.Start(ts)]; ok && at >= lsn {
+		return // already in committed files
+	}
+	c.agg.Add(&ev.Inference, ts, neurons, lsn)
+}
+
+// eventTime applies the timestamp policy: an event time at or before the
+// epoch (absent or nonsense) or more than maxFuture past arrival is replaced
+// by the arrival time. It returns the reason when it replaced it.
+func eventTime(ts, arrivalNs int64) (int64, string) {
+	switch {
+	case ts <= 0:
+		return arrivalNs, "time_before_epoch"
+	case ts > arrivalNs+int64(maxFuture):
+		return arrivalNs, "time_future"
+	}
+	return ts, ""
+}
+
+func (c *Collector) onOverflow(windowStart int64, model string) {
+	c.m.overflowed.Inc()
+	if c.logLimit.allow("overflow", time.Now()) {
+		c.log.Warn("aggregation cap reached; keys fold into an overflow key",
+			zap.Time("window", time.Unix(0, windowStart).UTC()), zap.String("model_id", model),
+			zap.Int("max_groups", c.cfg.MaxGroups), zap.Int("max_models", c.cfg.MaxModels))
+	}
+}

@@ -1,0 +1,206 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/readout-dev/readout/collector/ledger"
+	"github.com/readout-dev/readout/collector/wal"
+	"github.com/readout-dev/readout/collector/window"
+	"github.com/readout-dev/readout/wire"
+)
+
+// Collector owns the WAL, the dedupe and audit ledger and the open windows.
+// All of that state belongs to one goroutine, the ingest loop; HTTP handlers
+// hand it decoded batches and wait for its verdict.
+type Collector struct {
+	cfg Config
+	log *zap.Logger
+	m   *metrics
+	id8 string
+
+	wal           *wal.WAL
+	ledger        *ledger.Ledger
+	agg           *window.Aggregator
+	flushSeq      uint64
+	flushed       map[int64]uint64 // window start -> LSN through which it is in committed files
+	applied       uint64           // last WAL record applied to memory
+	ckptLSN       uint64           // applied LSN of the last committed checkpoint
+	lastCkpt      time.Time
+	ledgerExpired bool     // emitters were forgotten since the last checkpoint
+	garbage       []string // files of a failed flush, removed before the next commit
+	crashHits     int
+
+	// Per-group scratch, reused.
+	pending map[seqKey]struct{}
+	walBuf  []byte
+	payload []byte
+	frames  [][]byte
+	dups    map[[16]byte]uint32
+	hdr     recordHeader
+	ev      wire.Event
+
+	logLimit  rateLimits  // loop-only
+	rejectLog sharedLimit // handlers
+
+	queue    chan *request
+	inflight chan struct{}
+	mu       sync.RWMutex // guards closed against handlers enqueueing
+	closed   bool
+	ready    atomic.Bool
+	started  bool
+	stop     chan struct{}
+	done     chan struct{}
+	flushNow chan chan error
+
+	shutdownErr error // the final flush's error, set by the loop before done
+}
+
+type seqKey struct {
+	id  [16]byte
+	seq uint64
+}
+
+// Open prepares the collector: it loads the checkpoint, deletes output files
+// that were never committed, and replays the WAL, so that memory holds every
+// acknowledged event not yet in committed files. Start begins ingesting.
+func Open(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Collector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	for _, d := range []string{cfg.DataDir, cfg.OutDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	id, err := loadOrCreateID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Collector{
+		cfg:      cfg,
+		log:      log,
+		m:        newMetrics(reg),
+		id8:      id.String()[:8],
+		pending:  make(map[seqKey]struct{}),
+		dups:     make(map[[16]byte]uint32),
+		queue:    make(chan *request, cfg.QueueSize),
+		inflight: make(chan struct{}, cfg.MaxInflight),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		flushNow: make(chan chan error),
+		lastCkpt: cfg.Now(),
+	}
+	c.agg = window.New(window.Config{Width: cfg.Window, MaxGroups: cfg.MaxGroups, MaxModels: cfg.MaxModels})
+	c.agg.OnOverflow = c.onOverflow
+	if err := c.recover(); err != nil {
+		return nil, err
+	}
+	c.ready.Store(true)
+	return c, nil
+}
+
+func (c *Collector) recover() error {
+	cp, err := loadCheckpoint(c.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	c.flushSeq, c.applied, c.ckptLSN = cp.FlushSeq, cp.AppliedLSN, cp.AppliedLSN
+	c.flushed, c.ledger = cp.Flushed, cp.Ledger
+	removed, err := removeUncommitted(c.cfg.OutDir, c.id8, c.flushSeq)
+	if err != nil {
+		return err
+	}
+	if len(removed) > 0 {
+		c.log.Info("removed output files of an uncommitted flush", zap.Strings("files", removed))
+	}
+	w, rec, err := wal.Open(filepath.Join(c.cfg.DataDir, walDir),
+		wal.Options{Quarantine: filepath.Join(c.cfg.DataDir, quarantineDir)},
+		func(lsn uint64, payload []byte) error {
+			c.applyRecord(lsn, payload, false)
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("open wal: %w", err)
+	}
+	c.wal = w
+	c.m.walTorn.Add(float64(rec.TornTails))
+	c.m.walQuarantined.Add(float64(len(rec.Quarantined)))
+	c.m.replayed.Add(float64(rec.Records))
+	if len(rec.Quarantined) > 0 {
+		c.log.Error("corrupt wal segments quarantined; records after the damage are lost",
+			zap.Strings("copies", rec.Quarantined), zap.Int64("lost_bytes", rec.LostBytes))
+	}
+	if rec.TornTails > 0 {
+		c.log.Warn("truncated a torn wal tail", zap.Int64("bytes", rec.LostBytes))
+	}
+	if rec.LastLSN > c.applied {
+		c.applied = rec.LastLSN
+	}
+	c.log.Info("recovered",
+		zap.Int("wal_records", rec.Records), zap.Uint64("applied_lsn", c.applied),
+		zap.Uint64("flush_seq", c.flushSeq), zap.Int("open_windows", c.agg.Windows()),
+		zap.Int("emitters", len(c.ledger.Emitters)))
+	c.updateGauges()
+	return nil
+}
+
+// Ready reports whether the WAL is open and batches can be taken.
+func (c *Collector) Ready() bool { return c.ready.Load() }
+
+// Start runs the ingest loop until Shutdown.
+func (c *Collector) Start() {
+	c.started = true
+	go c.loop()
+}
+
+// Shutdown stops taking batches, lets queued ones finish, flushes every
+// open window to files, checkpoints and closes the WAL. Call it after the
+// HTTP server has stopped (http.Server.Shutdown), so no handler is left
+// waiting. It is safe without Start.
+func (c *Collector) Shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	already := c.closed
+	c.closed = true
+	c.mu.Unlock()
+	if already {
+		return errors.New("collector already shut down")
+	}
+	if !c.started {
+		go c.loop()
+	}
+	close(c.stop)
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown: %w", ctx.Err())
+	}
+	c.ready.Store(false)
+	if err := c.wal.Close(); err != nil {
+		return fmt.Errorf("close wal: %w", err)
+	}
+	return c.shutdownErr
+}
+
+func (c *Collector) updateGauges() {
+	c.m.openWindows.Set(float64(c.agg.Windows()))
+	c.m.activeGroups.Set(float64(c.agg.Groups()))
+	c.m.emitters.Set(float64(len(c.ledger.Emitters)))
+	c.m.walSegments.Set(float64(c.wal.Segments()))
+}

@@ -1,0 +1,141 @@
+// Package collector is readout's collector daemon: it takes batches of
+// events over HTTP, makes them durable in a write-ahead log before it
+// acknowledges them, drops duplicates, aggregates inference events into
+// event-time windows and commits the windows as Parquet files, exactly once
+// across crashes.
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Config is the collector's configuration. Zero values of optional fields
+// mean their defaults (see Default).
+type Config struct {
+	Listen          string        // HOST:PORT of the ingest endpoint; used for the auth policy
+	DataDir         string        // WAL, checkpoint, quarantine
+	OutDir          string        // Parquet tables
+	Window          time.Duration // tumbling window width
+	AllowedLateness time.Duration // a window closes at its end plus this (wall clock)
+	FlushInterval   time.Duration // how often closable windows are written
+	MaxGroups       int           // groups per window before keys fold into overflow keys
+	MaxModels       int           // models per window before they fold into "__other__"
+	MaxBodyBytes    int64         // request body limit, on the wire and decompressed
+	DedupeTTL       time.Duration // emitters silent this long (arrival time) are forgotten
+	QueueSize       int           // batches waiting for the ingest loop before 503
+	MaxInflight     int           // requests read or waiting at once before 503
+	Token           string        // bearer token; empty means no authentication
+	InsecureNoAuth  bool          // allow no token on a non-loopback listener
+
+	// CrashPoint names a fault-injection point at which the process kills
+	// itself with SIGKILL (tests only; see crash.go). CrashAfter is how many
+	// times the point must be reached first.
+	CrashPoint string
+	CrashAfter int
+
+	// Now is the wall clock; nil means time.Now. Tests move it.
+	Now func() time.Time
+}
+
+// Defaults for the optional fields.
+const (
+	DefaultWindow          = time.Minute
+	DefaultAllowedLateness = 2 * time.Minute
+	DefaultFlushInterval   = time.Second
+	DefaultMaxGroups       = 100000
+	DefaultMaxModels       = 1000
+	DefaultMaxBodyBytes    = 16 << 20
+	DefaultDedupeTTL       = 24 * time.Hour
+	DefaultQueueSize       = 64
+	DefaultMaxInflight     = 32
+)
+
+// withDefaults returns c with zero optional fields set to their defaults.
+func (c Config) withDefaults() Config {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	set(&c.Window, DefaultWindow)
+	set(&c.FlushInterval, DefaultFlushInterval)
+	set(&c.DedupeTTL, DefaultDedupeTTL)
+	if c.AllowedLateness == 0 {
+		c.AllowedLateness = DefaultAllowedLateness
+	}
+	if c.MaxGroups == 0 {
+		c.MaxGroups = DefaultMaxGroups
+	}
+	if c.MaxModels == 0 {
+		c.MaxModels = DefaultMaxModels
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports the first configuration error, after defaults apply. It
+// enforces the security default: a bearer token is required unless the
+// listener is loopback-only or InsecureNoAuth is set.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.DataDir == "":
+		return errors.New("--data is required")
+	case c.OutDir == "":
+		return errors.New("--out is required")
+	case c.Window < time.Second || c.Window%time.Second != 0:
+		return fmt.Errorf("--window %v must be a whole number of seconds, at least 1s", c.Window)
+	case time.Hour%c.Window != 0 && c.Window%time.Hour != 0:
+		return fmt.Errorf("--window %v must divide an hour (or be whole hours) so windows align with partitions", c.Window)
+	case c.Window > 24*time.Hour:
+		return fmt.Errorf("--window %v exceeds 24h", c.Window)
+	case c.AllowedLateness < 0:
+		return fmt.Errorf("--allowed-lateness %v is negative", c.AllowedLateness)
+	case c.FlushInterval < 0:
+		return fmt.Errorf("--flush-interval %v is negative", c.FlushInterval)
+	case c.MaxGroups < 1:
+		return fmt.Errorf("--max-groups %d must be positive", c.MaxGroups)
+	case c.MaxModels < 1:
+		return fmt.Errorf("--max-models %d must be positive", c.MaxModels)
+	case c.MaxBodyBytes < 1024:
+		return fmt.Errorf("--max-body-bytes %d is below 1024", c.MaxBodyBytes)
+	case c.DedupeTTL < 0:
+		return fmt.Errorf("--dedupe-ttl %v is negative", c.DedupeTTL)
+	case c.QueueSize < 1 || c.MaxInflight < 1:
+		return errors.New("queue size and in-flight limit must be positive")
+	}
+	if c.Listen != "" {
+		host, _, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			return fmt.Errorf("--listen %q: %v", c.Listen, err)
+		}
+		if c.Token == "" && !c.InsecureNoAuth && !LoopbackOnly(host) {
+			return fmt.Errorf("--listen %s is not loopback-only: give --token-file, or --insecure-no-auth to accept anyone", c.Listen)
+		}
+	}
+	return nil
+}
+
+// LoopbackOnly reports whether a listen host accepts loopback connections
+// only. An empty host or a wildcard address listens everywhere.
+func LoopbackOnly(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

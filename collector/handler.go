@@ -1,0 +1,254 @@
+package collector
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"go.uber.org/zap"
+
+	"github.com/readout-dev/readout/wire"
+)
+
+// BatchPath is where forwarders POST batches.
+const BatchPath = "/v1/batches"
+
+// ContentType is the only body type accepted.
+const ContentType = "application/x-capnp"
+
+// Handler returns the HTTP handler for POST /v1/batches. It is safe for
+// concurrent use; each request waits for its batch's verdict from the
+// ingest loop, so a 200 means the batch is durable.
+func (c *Collector) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(BatchPath, c.serveBatch)
+	return mux
+}
+
+type httpError struct {
+	code   int
+	reason string // metric label for rejected events, "" when not an event problem
+	msg    string
+}
+
+func (c *Collector) answer(w http.ResponseWriter, code int, msg string) {
+	c.m.batches.WithLabelValues(strconv.Itoa(code)).Inc()
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="readout"`)
+	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	if msg != "" {
+		io.WriteString(w, msg+"\n")
+	}
+}
+
+func (c *Collector) serveBatch(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		c.answer(w, http.StatusMethodNotAllowed, "POST a Batch")
+		return
+	}
+	if !c.authorized(r) {
+		c.answer(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	select {
+	case c.inflight <- struct{}{}:
+		defer func() { <-c.inflight }()
+	default:
+		c.answer(w, http.StatusServiceUnavailable, "too many batches in flight")
+		return
+	}
+	req, herr := c.readBatch(w, r)
+	if herr != nil {
+		if herr.reason != "" {
+			c.m.rejected.WithLabelValues(herr.reason).Inc()
+		}
+		if c.rejectLog.allow(time.Now()) {
+			c.log.Warn("batch rejected (logged at most every 10s)", zap.Int("status", herr.code),
+				zap.String("reason", herr.msg), zap.String("remote", r.RemoteAddr))
+		}
+		c.answer(w, herr.code, herr.msg)
+		return
+	}
+	if len(req.events) == 0 {
+		c.answer(w, http.StatusOK, "")
+		return
+	}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		c.answer(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	select {
+	case c.queue <- req:
+		c.mu.RUnlock()
+	default:
+		c.mu.RUnlock()
+		c.answer(w, http.StatusServiceUnavailable, "ingest queue full")
+		return
+	}
+	code := <-req.status
+	msg := ""
+	if code != http.StatusOK {
+		msg = "batch not stored; retry"
+	}
+	c.answer(w, code, msg)
+}
+
+// authorized compares the whole Authorization header in constant time, so
+// the response time tells nothing about how much of a guess was right.
+func (c *Collector) authorized(r *http.Request) bool {
+	if c.cfg.Token == "" {
+		return true
+	}
+	got := r.Header.Get("Authorization")
+	want := "Bearer " + c.cfg.Token
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+var zstdPool = sync.Pool{New: func() any {
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(64<<20))
+	if err != nil {
+		return err
+	}
+	return d
+}}
+
+// readBatch enforces the body limits and decodes and validates the batch
+// and every event in it.
+func (c *Collector) readBatch(w http.ResponseWriter, r *http.Request) (*request, *httpError) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != ContentType {
+		return nil, &httpError{code: http.StatusUnsupportedMediaType, msg: "Content-Type must be " + ContentType}
+	}
+	limit := c.cfg.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, &httpError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("body exceeds %d bytes", limit)}
+	}
+	raw, err := readLimited(http.MaxBytesReader(w, r.Body, limit), limit)
+	if err != nil {
+		return nil, bodyError(err, limit)
+	}
+	body := raw
+	switch enc := strings.TrimSpace(strings.ToLower(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "zstd":
+		body, err = unzstd(raw, limit)
+		if err != nil {
+			return nil, bodyError(err, limit)
+		}
+	default:
+		return nil, &httpError{code: http.StatusUnsupportedMediaType, msg: "unsupported Content-Encoding " + strconv.Quote(enc)}
+	}
+	req, err := decodeBatchBody(body)
+	if err != nil {
+		return nil, &httpError{code: http.StatusBadRequest, reason: invalidReason(err), msg: "malformed batch: " + oneLine(err.Error())}
+	}
+	return req, nil
+}
+
+var errTooLarge = errors.New("too large")
+
+func bodyError(err error, limit int64) *httpError {
+	var mbe *http.MaxBytesError
+	if errors.Is(err, errTooLarge) || errors.As(err, &mbe) {
+		return &httpError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("body exceeds %d bytes (decompressed too)", limit)}
+	}
+	return &httpError{code: http.StatusBadRequest, reason: "body", msg: "cannot read body: " + oneLine(err.Error())}
+}
+
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// unzstd decompresses at most limit bytes: a small body that expands
+// without end (a zstd bomb) is refused once it passes the limit.
+func unzstd(b []byte, limit int64) ([]byte, error) {
+	v := zstdPool.Get()
+	d, ok := v.(*zstd.Decoder)
+	if !ok {
+		return nil, fmt.Errorf("zstd decoder: %v", v)
+	}
+	defer zstdPool.Put(d)
+	if err := d.Reset(bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	out, err := readLimited(d, limit)
+	if err != nil && !errors.Is(err, errTooLarge) {
+		err = fmt.Errorf("zstd: %w", err)
+	}
+	return out, err
+}
+
+// decodeBatchBody decodes a batch and every event in it; any invalid event
+// rejects the whole batch, which the forwarder then quarantines.
+func decodeBatchBody(body []byte) (*request, error) {
+	b, err := wire.DecodeBatch(body, wire.DefaultMaxMessageSize)
+	if err != nil {
+		return nil, err
+	}
+	req := &request{batch: b, status: make(chan int, 1)}
+	req.events = make([]eventID, 0, b.EventCount)
+	req.frames = make([][]byte, 0, b.EventCount)
+	var ev wire.Event
+	err = wire.Frames(b.Events, wire.DefaultMaxMessageSize, func(frame []byte) error {
+		if err := decodeEvent(frame, &ev); err != nil {
+			return fmt.Errorf("event %d: %w", len(req.events), err)
+		}
+		req.events = append(req.events, eventID{ev.EmitterID, ev.Seq, ev.Kind})
+		req.frames = append(req.frames, frame)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func invalidReason(err error) string {
+	var ie *wire.InvalidError
+	var fe *wire.FrameError
+	switch {
+	case errors.As(err, &ie):
+		var inner *wire.FrameError
+		if errors.As(ie.Err, &inner) {
+			return "frame_" + inner.Reason
+		}
+		return ie.Reason
+	case errors.As(err, &fe):
+		return "frame_" + fe.Reason
+	}
+	return "decode"
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	return s
+}

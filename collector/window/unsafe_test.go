@@ -1,0 +1,5 @@
+package window
+
+import "unsafe"
+
+func unsafeString(b []byte) string { return unsafe.String(&b[0], len(b)) }
