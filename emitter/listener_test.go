@@ -1,0 +1,184 @@
+package emitter
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/readout-dev/readout/wire"
+)
+
+// listener is a small stand-in for the forwarder: it accepts emitter
+// connections on a real Unix socket, decodes every frame with the
+// reference decoder, and acknowledges (unless silent) after every read.
+type listener struct {
+	t    testing.TB
+	path string
+	ln   net.Listener
+	fast bool // benchmarks: only walk frames, read the seq, and ack
+
+	mu     sync.Mutex
+	silent bool
+	events []wire.Event // in arrival order, across connections
+	closed []wire.Event // closing messages
+	conns  map[net.Conn]uint64
+	wg     sync.WaitGroup
+}
+
+func socketPath(t testing.TB) string {
+	return filepath.Join(t.TempDir(), "fwd.sock")
+}
+
+func listen(t testing.TB, path string, silent bool) *listener {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatalf("listen %s: %v", path, err)
+	}
+	l := &listener{t: t, path: path, ln: ln, silent: silent, conns: map[net.Conn]uint64{}}
+	l.wg.Add(1)
+	go l.accept()
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *listener) accept() {
+	defer l.wg.Done()
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		l.mu.Lock()
+		l.conns[c] = 0
+		l.mu.Unlock()
+		l.wg.Add(1)
+		go l.serve(c)
+	}
+}
+
+// stop kills the listener and every connection, as a crash would, and
+// waits for its goroutines. The socket file goes with the listener.
+func (l *listener) stop() {
+	_ = l.ln.Close()
+	l.mu.Lock()
+	for c := range l.conns {
+		_ = c.Close()
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+func (l *listener) serve(c net.Conn) {
+	defer l.wg.Done()
+	defer c.Close()
+	buf := make([]byte, 1<<20)
+	n := 0
+	for {
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return
+		}
+		n += m
+		start := 0
+		var last uint64
+		closing := false
+		for {
+			size, err := wire.FrameSize(buf[start:n], wire.DefaultMaxMessageSize)
+			if errors.Is(err, wire.ErrShortFrame) || (err == nil && size > n-start) {
+				break
+			}
+			if err != nil {
+				l.t.Errorf("listener: bad frame: %v", err)
+				return
+			}
+			frame := buf[start : start+size]
+			start += size
+			if l.fast {
+				// The root struct's data starts at byte 16: seq at +8, the
+				// union discriminant at +24.
+				last = binary.LittleEndian.Uint64(frame[24:])
+				if wire.Kind(binary.LittleEndian.Uint16(frame[40:])) == wire.KindClosed {
+					closing = true
+				}
+				continue
+			}
+			ev, err := wire.DecodeEventCapnp(frame)
+			if err != nil {
+				l.t.Errorf("listener: decode: %v", err)
+				return
+			}
+			last = ev.Seq
+			l.mu.Lock()
+			if ev.Kind == wire.KindClosed {
+				l.closed = append(l.closed, ev)
+				closing = true
+			} else {
+				l.events = append(l.events, ev)
+			}
+			l.mu.Unlock()
+		}
+		n = copy(buf, buf[start:n])
+		l.mu.Lock()
+		if last > l.conns[c] {
+			l.conns[c] = last
+		}
+		silent := l.silent
+		l.mu.Unlock()
+		if !silent && (last > 0 || closing) {
+			if err := l.ack(c, last, closing); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (l *listener) ack(c net.Conn, seq uint64, closed bool) error {
+	if l.fast {
+		// The benchmarks' listener writes acks by hand: go-capnp's encoder
+		// would put its garbage in the emitter's allocation counts.
+		var b [32]byte
+		b[4] = 3  // one segment of 3 words
+		b[12] = 2 // root: struct pointer, offset 0, 2 data words
+		binary.LittleEndian.PutUint64(b[16:], seq)
+		if closed {
+			b[24] = 1
+		}
+		_, err := c.Write(b[:])
+		return err
+	}
+	b, err := wire.EncodeAck(wire.Ack{DurableSeq: seq, Closed: closed})
+	if err != nil {
+		l.t.Errorf("listener: encode ack: %v", err)
+		return err
+	}
+	_, err = c.Write(b)
+	return err
+}
+
+// setSilent switches acknowledgements off or on; switching on acknowledges
+// everything received so far at once.
+func (l *listener) setSilent(silent bool) {
+	l.mu.Lock()
+	l.silent = silent
+	conns := make(map[net.Conn]uint64, len(l.conns))
+	for c, s := range l.conns {
+		conns[c] = s
+	}
+	l.mu.Unlock()
+	if !silent {
+		for c, s := range conns {
+			_ = l.ack(c, s, false)
+		}
+	}
+}
+
+// received returns copies of what arrived so far.
+func (l *listener) received() (events, closed []wire.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]wire.Event(nil), l.events...), append([]wire.Event(nil), l.closed...)
+}
