@@ -39,6 +39,7 @@ type config struct {
 	wait         bool
 	buffer       int
 	closeTimeout time.Duration
+	reconnect    time.Duration
 	quiet        bool
 }
 
@@ -62,6 +63,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--buffer must be positive, got %d", c.buffer)
 	case c.closeTimeout <= 0:
 		return fmt.Errorf("--close-timeout must be positive, got %v", c.closeTimeout)
+	case c.reconnect <= 0:
+		return fmt.Errorf("--reconnect-interval must be positive, got %v", c.reconnect)
 	}
 	return nil
 }
@@ -97,6 +100,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	// writer wake-ups let four emitters push over 500k events/s on 2 cores.
 	fs.IntVar(&c.buffer, "buffer", 512, "emitter buffer slots")
 	fs.DurationVar(&c.closeTimeout, "close-timeout", 30*time.Second, "how long each emitter's Close may flush and wait for acknowledgements")
+	fs.DurationVar(&c.reconnect, "reconnect-interval", emitter.DefaultReconnectInterval, "how often a disconnected emitter tries the forwarder again")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line on stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -144,7 +148,7 @@ func run(args []string, stderr io.Writer) int {
 func generate(ctx context.Context, c *config, stderr io.Writer) (*truth, error) {
 	ems := make([]*emitter.Emitter, c.emitters)
 	for k := range ems {
-		e, err := emitter.New(emitter.Options{SocketPath: c.socket, BufferSize: c.buffer, ReconnectInterval: time.Second})
+		e, err := emitter.New(emitter.Options{SocketPath: c.socket, BufferSize: c.buffer, ReconnectInterval: c.reconnect})
 		if err != nil {
 			for _, e := range ems[:k] {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
