@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"sort"
 	"text/tabwriter"
@@ -21,8 +22,13 @@ func report(ctx context.Context, p *pipeline.Pipeline, truthPath string, out io.
 	}
 	sort.Slice(byModel, func(i, j int) bool { return num(byModel[i], "requests") > num(byModel[j], "requests") })
 	fmt.Fprintf(out, "\nPer model (readout query --group-by model_id)\n")
+	// Right-aligned columns; model names padded to one width read as left-aligned.
+	width := len("model")
+	for _, r := range byModel {
+		width = max(width, len(fmt.Sprint(r["model_id"])))
+	}
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\trequests\terror rate\tp50 ms\tp99 ms\tTTFT p50 ms\tTTFT p99 ms\tneurons\t")
+	fmt.Fprintf(tw, "%-*s\trequests\terror rate\tp50 ms\tp99 ms\tTTFT p50 ms\tTTFT p99 ms\tneurons\t\n", width, "model")
 	for _, r := range byModel {
 		req := num(r, "requests")
 		errRate := 0.0
@@ -33,8 +39,8 @@ func report(ctx context.Context, p *pipeline.Pipeline, truthPath string, out io.
 		if num(r, "streamed") > 0 {
 			ttft50, ttft99 = fmt.Sprintf("%.1f", num(r, "ttft_ms_p50")), fmt.Sprintf("%.1f", num(r, "ttft_ms_p99"))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f%%\t%.1f\t%.1f\t%s\t%s\t%.1f\t\n", r["model_id"], thousands(int64(req)), errRate,
-			num(r, "request_time_ms_p50"), num(r, "request_time_ms_p99"), ttft50, ttft99, num(r, "neurons"))
+		fmt.Fprintf(tw, "%-*s\t%s\t%.2f%%\t%.1f\t%.1f\t%s\t%s\t%s\t\n", width, r["model_id"], thousands(int64(req)), errRate,
+			num(r, "request_time_ms_p50"), num(r, "request_time_ms_p99"), ttft50, ttft99, thousands(int64(math.Round(num(r, "neurons")))))
 	}
 	tw.Flush()
 
@@ -50,7 +56,7 @@ func report(ctx context.Context, p *pipeline.Pipeline, truthPath string, out io.
 		if i == 10 {
 			break
 		}
-		fmt.Fprintf(tw, "%v\t%s\t%.1f\t\n", r["account_id"], thousands(int64(num(r, "requests"))), num(r, "neurons"))
+		fmt.Fprintf(tw, "%v\t%s\t%s\t\n", r["account_id"], thousands(int64(num(r, "requests"))), thousands(int64(math.Round(num(r, "neurons")))))
 	}
 	tw.Flush()
 
