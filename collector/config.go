@@ -6,9 +6,11 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -29,6 +31,8 @@ type Config struct {
 	MaxInflight     int           // requests read or waiting at once before 503
 	Token           string        // bearer token; empty means no authentication
 	InsecureNoAuth  bool          // allow no token on a non-loopback listener
+	TLSCert         string        // PEM certificate chain file; with TLSKey, serve HTTPS
+	TLSKey          string        // PEM private key file
 
 	// CrashPoint names a fault-injection point at which the process kills
 	// itself with SIGKILL (tests only; see crash.go). CrashAfter is how many
@@ -118,6 +122,9 @@ func (c Config) Validate() error {
 	case c.QueueSize < 1 || c.MaxInflight < 1:
 		return errors.New("queue size and in-flight limit must be positive")
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both or neither")
+	}
 	if c.Listen != "" {
 		host, _, err := net.SplitHostPort(c.Listen)
 		if err != nil {
@@ -131,11 +138,31 @@ func (c Config) Validate() error {
 }
 
 // LoopbackOnly reports whether a listen host accepts loopback connections
-// only. An empty host or a wildcard address listens everywhere.
+// only. An empty host or a wildcard address (0.0.0.0, ::) listens
+// everywhere. Host names other than "localhost" count as non-loopback even
+// when they resolve to a loopback address today: DNS may answer differently
+// tomorrow. "localhost" is resolved, and is loopback-only when every
+// address it resolves to is a loopback address (a hosts file can map it
+// elsewhere); a failed lookup counts as non-loopback, so the check fails
+// closed.
 func LoopbackOnly(host string) bool {
-	if host == "localhost" {
-		return true
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if name != "localhost" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, name)
+	if err != nil || len(addrs) == 0 {
+		return false
+	}
+	for _, a := range addrs {
+		if !a.IP.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -110,25 +111,50 @@ func (c *Collector) serveBatch(w http.ResponseWriter, r *http.Request) {
 	c.answer(w, code, msg)
 }
 
-// authorized compares the whole Authorization header in constant time, so
-// the response time tells nothing about how much of a guess was right.
+// authorized checks the bearer token. The scheme is matched without regard
+// to case (RFC 9110); the token is compared through SHA-256 digests in
+// constant time, so that neither how much of a guess was right nor how
+// long the real token is shows in the response time.
 func (c *Collector) authorized(r *http.Request) bool {
 	if c.cfg.Token == "" {
 		return true
 	}
-	got := r.Header.Get("Authorization")
-	want := "Bearer " + c.cfg.Token
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	want := sha256.Sum256([]byte(c.cfg.Token))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
-var zstdPool = sync.Pool{New: func() any {
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(64<<20))
-	if err != nil {
-		return err
+// minZstdWindow is the window every decoder accepts whatever the body
+// limit: RFC 8878 asks decoders to support 8 MiB, and common encoders
+// declare up to that for small inputs of unknown size.
+const minZstdWindow = 8 << 20
+
+// zstdPools holds a pool of decoders per body limit (*sync.Pool by int64).
+// A decoder allocates the window a frame declares before it writes any
+// output, so the window allowed is the body limit (at least
+// minZstdWindow): a frame cannot make the collector hold history for more
+// output than it would accept.
+var zstdPools sync.Map
+
+func zstdPool(limit int64) *sync.Pool {
+	if p, ok := zstdPools.Load(limit); ok {
+		return p.(*sync.Pool)
 	}
-	return d
-}}
+	window := uint64(max(limit, minZstdWindow))
+	p, _ := zstdPools.LoadOrStore(limit, &sync.Pool{New: func() any {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(min(window, zstd.MaxWindowSize)))
+		if err != nil {
+			return err
+		}
+		return d
+	}})
+	return p.(*sync.Pool)
+}
 
 // readBatch enforces the body limits and decodes and validates the batch
 // and every event in it.
@@ -156,11 +182,32 @@ func (c *Collector) readBatch(w http.ResponseWriter, r *http.Request) (*request,
 	default:
 		return nil, &httpError{code: http.StatusUnsupportedMediaType, msg: "unsupported Content-Encoding " + strconv.Quote(enc)}
 	}
+	if herr := checkWhole(body, limit); herr != nil {
+		return nil, herr
+	}
 	req, err := decodeBatchBody(body)
 	if err != nil {
 		return nil, &httpError{code: http.StatusBadRequest, reason: invalidReason(err), msg: "malformed batch: " + oneLine(err.Error())}
 	}
 	return req, nil
+}
+
+// checkWhole answers 400 unless the body is exactly one stream-framed
+// message: a body cut short (a dropped connection, a truncating proxy) or
+// with bytes after the message is not what any forwarder sends.
+func checkWhole(body []byte, limit int64) *httpError {
+	n, err := wire.FrameSize(body, int(limit))
+	switch {
+	case errors.Is(err, wire.ErrShortFrame) || (err == nil && n > len(body)):
+		return &httpError{code: http.StatusBadRequest, reason: "truncated",
+			msg: fmt.Sprintf("malformed batch: body of %d bytes ends inside its message", len(body))}
+	case err != nil:
+		return &httpError{code: http.StatusBadRequest, reason: invalidReason(err), msg: "malformed batch: " + oneLine(err.Error())}
+	case n < len(body):
+		return &httpError{code: http.StatusBadRequest, reason: "trailing_bytes",
+			msg: fmt.Sprintf("malformed batch: %d bytes after the message", len(body)-n)}
+	}
+	return nil
 }
 
 var errTooLarge = errors.New("too large")
@@ -188,12 +235,13 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 // unzstd decompresses at most limit bytes: a small body that expands
 // without end (a zstd bomb) is refused once it passes the limit.
 func unzstd(b []byte, limit int64) ([]byte, error) {
-	v := zstdPool.Get()
+	pool := zstdPool(limit)
+	v := pool.Get()
 	d, ok := v.(*zstd.Decoder)
 	if !ok {
 		return nil, fmt.Errorf("zstd decoder: %v", v)
 	}
-	defer zstdPool.Put(d)
+	defer pool.Put(d)
 	if err := d.Reset(bytes.NewReader(b)); err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
 	}

@@ -6,10 +6,12 @@
 package forwarder
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/readout-dev/readout/wire"
@@ -35,9 +37,10 @@ type Config struct {
 	SegmentBytes  int64  // 0 means the spool's default
 	SpoolCompress string // "s2" or "none": how batches are stored
 
-	Collector       string // base URL; batches go to <Collector>/v1/batches
-	Token           string // bearer token; empty sends none
-	Compress        string // "zstd" or "none"
+	Collector       string         // base URL; batches go to <Collector>/v1/batches
+	Token           string         // bearer token; empty sends none
+	RootCAs         *x509.CertPool // trusted CAs for an https collector; nil means the system roots
+	Compress        string         // "zstd" or "none"
 	ShipConcurrency int
 	ShipTimeout     time.Duration // one HTTP request
 	RetryMin        time.Duration
@@ -88,8 +91,16 @@ func (c *Config) Validate() error {
 		return errors.New("--collector is required")
 	}
 	u, err := url.Parse(c.Collector)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	switch {
+	case (err == nil && u.User != nil) || (err != nil && strings.Contains(c.Collector, "@")):
+		// The URL is logged at start and inside every delivery error, so
+		// it must hold no secret; the token has a file of its own. The
+		// URL itself is left out of this message for the same reason.
+		return errors.New("--collector must not hold credentials (user:password@): put the bearer token in --token-file")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		return fmt.Errorf("--collector %q: want an http:// or https:// URL with a host", c.Collector)
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return errors.New("--collector must be a base URL without a query or fragment (batches go to URL/v1/batches)")
 	}
 	if c.SocketMode&^os.ModePerm != 0 || c.SocketMode == 0 {
 		return fmt.Errorf("--socket-mode %o: want permission bits such as 0660", uint32(c.SocketMode))

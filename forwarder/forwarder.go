@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +64,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, er
 		sp.Close()
 		return nil, err
 	}
-	client, err := ship.New(ship.Options{URL: cfg.Collector, Token: cfg.Token, Compress: cfg.Compress == "zstd", Timeout: cfg.ShipTimeout})
+	client, err := ship.New(ship.Options{URL: cfg.Collector, Token: cfg.Token, RootCAs: cfg.RootCAs, Compress: cfg.Compress == "zstd", Timeout: cfg.ShipTimeout})
 	if err != nil {
 		sp.Close()
 		return nil, err
@@ -148,8 +149,12 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	f.drainAt.Store(time.Now().Add(f.cfg.DrainGrace).UnixNano())
 	f.draining.Store(true)
 	close(f.drainCh)
-	f.ln.Close()
+	// Emitters whose connections wait in the listen backlog have connected
+	// and may have written events: take them before the listener goes, so
+	// that what they sent is read and acknowledged rather than reset.
+	f.ln.SetDeadline(time.Now().Add(backlogWindow))
 	<-acceptDone
+	f.ln.Close()
 	f.connMu.Lock()
 	for cs := range f.conns {
 		cs.c.SetReadDeadline(time.Unix(0, f.drainAt.Load()))
@@ -179,12 +184,17 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	return nil
 }
 
-// acceptLoop accepts connections until the listener closes.
+// backlogWindow is how long a draining forwarder keeps accepting, to empty
+// the listen backlog; accepting a waiting connection takes microseconds.
+const backlogWindow = 50 * time.Millisecond
+
+// acceptLoop accepts connections until the listener closes, or until the
+// backlog is empty once draining has begun.
 func (f *Forwarder) acceptLoop() {
 	for {
 		c, err := f.ln.AcceptUnix()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || (f.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded)) {
 				return
 			}
 			f.log.Error("accept", zap.Error(err))

@@ -1,19 +1,32 @@
 package forwarder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// Listen opens the Unix socket at path with the given file mode. A socket
-// file left behind by a crash is replaced only when nothing answers a
-// connect on it; a path that exists and is not a socket is never touched.
+// Listen opens the Unix socket at path with the given file mode, owned by
+// the process's uid. A socket file left behind by a crash is replaced only
+// when nothing answers a connect on it; a path that exists and is not a
+// socket is never touched.
+//
+// The file never has more permissions than mode, not even for an instant:
+// bind(2) creates it with the socket inode's mode minus the umask, so the
+// socket is fchmod'ed to mode before bind (Linux applies a socket's mode to
+// the file bind creates), and chmod afterwards only adds back the bits the
+// umask took away. Changing the umask instead would be process-wide and
+// would race with every other goroutine creating files.
+//
+// The directory holding the socket must not be writable by anyone the mode
+// is meant to keep out: whoever can write there can replace the file.
 func Listen(path string, mode os.FileMode) (*net.UnixListener, error) {
 	fi, err := os.Lstat(path)
 	switch {
@@ -31,12 +44,23 @@ func Listen(path string, mode os.FileMode) (*net.UnixListener, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("socket path %s: %w", path, err)
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	lc := net.ListenConfig{Control: func(_, _ string, raw syscall.RawConn) error {
+		var cerr error
+		if err := raw.Control(func(fd uintptr) { cerr = unix.Fchmod(int(fd), uint32(mode.Perm())) }); err != nil {
+			return err
+		}
+		if cerr != nil {
+			return fmt.Errorf("fchmod socket before bind: %w", cerr)
+		}
+		return nil
+	}}
+	l, err := lc.Listen(context.Background(), "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
+	ln := l.(*net.UnixListener)
 	ln.SetUnlinkOnClose(true)
-	if err := os.Chmod(path, mode); err != nil {
+	if err := os.Chmod(path, mode.Perm()); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("chmod socket %s: %w", path, err)
 	}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,7 +38,10 @@ per-emitter audit under --out/audit/. SIGTERM or SIGINT: stop taking batches,
 finish those in flight, write every open window, exit 0.
 
 A bearer token (--token-file) is required unless --listen is a loopback
-address or --insecure-no-auth is given.
+address or --insecure-no-auth is given. "localhost" counts as loopback only
+when every address it resolves to is a loopback address; other host names
+and wildcard addresses (0.0.0.0, ::) never do. --tls-cert and --tls-key
+(both or neither) serve HTTPS on --listen, TLS 1.2 at least.
 
 Flags:
 `
@@ -54,6 +58,7 @@ type options struct {
 	metricsAddr string
 	tokenFile   string
 	logLevel    string
+	tls         *tls.Config // nil serves plain HTTP
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -80,6 +85,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "accept batches without a token on a non-loopback --listen")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "HOST:PORT for /metrics, /healthz and /readyz (off when empty)")
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the bearer token forwarders must send")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain file; with --tls-key, serve HTTPS on --listen")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -114,8 +121,33 @@ func parseFlags(args []string) (*options, error) {
 		}
 		c.CrashAfter = n
 	}
-	return o, c.Validate()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.TLSCert != "" {
+		t, err := collector.LoadTLSConfig(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, errors.New(oneLine(err.Error()))
+		}
+		o.tls = t
+	}
+	return o, nil
 }
+
+// warnReadableByOthers warns when a secret's file can be read by every
+// user of the machine. It is a warning, not an error: the file may sit in a
+// directory nobody else can enter.
+func warnReadableByOthers(log *zap.Logger, flag, path string) {
+	if path == "" {
+		return
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		log.Warn(flag+" is readable by all users; chmod o-r it", zap.String("path", path))
+	}
+}
+
+// oneLine keeps a configuration error on one line of stderr.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func newLogger(level string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
@@ -143,12 +175,8 @@ func run(args []string) int {
 		return exitConfig
 	}
 	defer log.Sync()
-	if o.cfg.Token == "" {
-		host, _, _ := net.SplitHostPort(o.cfg.Listen)
-		if !collector.LoopbackOnly(host) {
-			log.Warn("--insecure-no-auth: accepting batches from anyone who can reach --listen", zap.String("listen", o.cfg.Listen))
-		}
-	}
+	warnReadableByOthers(log, "--token-file", o.tokenFile)
+	warnReadableByOthers(log, "--tls-key", o.cfg.TLSKey)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -157,6 +185,25 @@ func run(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "collector: --listen: "+err.Error())
 		return exitConfig
+	}
+	if o.cfg.Token == "" {
+		// Judge the address actually bound, not only the name asked for:
+		// whatever a name resolved to in Validate, this is what listens.
+		open := true
+		if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
+			host, _, _ := net.SplitHostPort(o.cfg.Listen)
+			open = !collector.LoopbackOnly(host)
+		}
+		switch {
+		case open && !o.cfg.InsecureNoAuth:
+			ln.Close()
+			fmt.Fprintf(os.Stderr, "collector: --listen %s bound %s, which is not loopback-only: give --token-file, or --insecure-no-auth to accept anyone\n",
+				o.cfg.Listen, ln.Addr())
+			return exitConfig
+		case open:
+			log.Warn("--insecure-no-auth: accepting batches without a token from anyone who can reach --listen",
+				zap.String("listen", ln.Addr().String()))
+		}
 	}
 	var opsLn net.Listener
 	if o.metricsAddr != "" {
@@ -182,13 +229,21 @@ func run(args []string) int {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          zap.NewStdLog(log),
+		ErrorLog:          collector.ServerErrorLog(log),
+		TLSConfig:         o.tls,
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if o.tls != nil {
+			// The certificate is in TLSConfig already.
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	log.Info("collector started", zap.String("listen", ln.Addr().String()), zap.String("metrics_addr", o.metricsAddr),
 		zap.String("data", o.cfg.DataDir), zap.String("out", o.cfg.OutDir), zap.Duration("window", o.cfg.Window),
-		zap.Bool("auth", o.cfg.Token != ""))
+		zap.Bool("auth", o.cfg.Token != ""), zap.Bool("tls", o.tls != nil))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/readout-dev/readout/forwarder"
+	"github.com/readout-dev/readout/forwarder/ship"
 )
 
 func main() {
@@ -36,6 +38,8 @@ type options struct {
 	socketMode  string
 	allowUIDs   string
 	tokenFile   string
+	caFile      string
+	rootCAs     *x509.CertPool // from --ca-file; nil means the system roots
 	metricsAddr string
 	logLevel    string
 }
@@ -67,6 +71,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&c.SpoolCompress, "spool-compression", c.SpoolCompress, "how batches are stored in the spool: s2 (fast compression) or none")
 	fs.StringVar(&c.Collector, "collector", "", "collector base `URL` (required); batches go to URL/v1/batches")
 	fs.StringVar(&o.tokenFile, "token-file", "", "`file` holding the collector's bearer token (whitespace trimmed; must not be empty)")
+	fs.StringVar(&o.caFile, "ca-file", "", "PEM `file` of CA certificates trusted for an https:// --collector, instead of the system roots")
 	fs.StringVar(&c.Compress, "compress", c.Compress, "request body compression: zstd or none")
 	fs.IntVar(&c.ShipConcurrency, "ship-concurrency", c.ShipConcurrency, "batches in flight to the collector at once")
 	fs.DurationVar(&c.ShipTimeout, "ship-timeout", c.ShipTimeout, "timeout of one batch request")
@@ -110,6 +115,14 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if o.caFile != "" {
+		if !strings.HasPrefix(strings.ToLower(c.Collector), "https://") {
+			return nil, errors.New("--ca-file needs an https:// --collector")
+		}
+		if o.rootCAs, err = ship.LoadCAFile(o.caFile); err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
 }
 
@@ -141,6 +154,12 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	defer log.Sync()
+	if fi, err := os.Stat(o.tokenFile); o.tokenFile != "" && err == nil && fi.Mode().Perm()&0o004 != 0 {
+		// A warning, not an error: the file may sit in a directory nobody
+		// else can enter.
+		log.Warn("--token-file is readable by all users; chmod o-r it", zap.String("path", o.tokenFile))
+	}
+	o.cfg.RootCAs = o.rootCAs
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var mln net.Listener

@@ -5,10 +5,14 @@ package ship
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -49,9 +53,31 @@ type Options struct {
 	Token    string // bearer token; empty sends no Authorization header
 	Compress bool   // zstd request bodies
 	Timeout  time.Duration
+	// RootCAs are the certificate authorities trusted for an https://
+	// collector; nil means the system roots. Either way TLS 1.2 is the
+	// least accepted and the certificate is always verified.
+	RootCAs *x509.CertPool
 	// Client is the HTTP client to use; nil means a client with its own
-	// transport, kept separate from http.DefaultClient.
+	// transport, cloned from http.DefaultTransport and kept separate from
+	// http.DefaultClient. RootCAs is ignored when Client is set.
 	Client *http.Client
+}
+
+// LoadCAFile reads a PEM bundle of CA certificates into a pool of its own:
+// the bundle replaces the system roots rather than adding to them, as
+// Prometheus's ca_file and curl's --cacert do, so that a private collector
+// is trusted only through its private CA. It fails when the file holds no
+// certificate.
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // Client posts batches. It is safe for concurrent use.
@@ -75,7 +101,19 @@ func New(o Options) (*Client, error) {
 	if c.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 16
-		c.hc = &http.Client{Transport: tr}
+		if tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = &tls.Config{}
+		}
+		tr.TLSClientConfig.MinVersion = max(tr.TLSClientConfig.MinVersion, tls.VersionTLS12)
+		if o.RootCAs != nil {
+			tr.TLSClientConfig.RootCAs = o.RootCAs
+		}
+		// Redirects are never followed: net/http would re-send the
+		// Authorization header to the same host over plain http://, and
+		// no collector redirects. A 3xx is a retry, logged with its status.
+		c.hc = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	if c.tmeout <= 0 {
 		c.tmeout = 30 * time.Second
@@ -119,7 +157,7 @@ func (c *Client) Send(ctx context.Context, body []byte) Result {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return Result{Outcome: Retry, Reason: "network", Err: fmt.Errorf("post batch: %w", err)}
+		return Result{Outcome: Retry, Reason: networkReason(err), Err: fmt.Errorf("post batch: %w", err)}
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -149,4 +187,22 @@ func (c *Client) Close() {
 	if c.enc != nil {
 		c.enc.Close()
 	}
+}
+
+// networkReason labels a failed request: "tls" when the collector's
+// certificate was not trusted or the peer does not speak TLS (a
+// configuration problem worth its own series), "network" otherwise.
+func networkReason(err error) string {
+	var verify *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var record tls.RecordHeaderError
+	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &host) ||
+		errors.As(err, &invalid) || errors.As(err, &record) ||
+		// net/http replaces the record header error by this text.
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return "tls"
+	}
+	return "network"
 }
