@@ -9,7 +9,7 @@ CAPNPC_GO := $(GOBIN)/capnpc-go
 FUZZTIME  ?= 60s
 BENCHCOUNT ?= 6
 
-.PHONY: all build test test-deps vet demo bench bench-quick generate check-generated fuzz tools clean help
+.PHONY: all build test test-deps vet demo bench bench-quick generate check-generated fuzz fault soak tools clean help
 
 all: build
 
@@ -51,6 +51,12 @@ generate: tools ## Regenerate the Go code from schema/events.capnp.
 
 check-generated: generate ## Fail if the committed generated code is stale.
 	@git diff --exit-code -- schema/ || { echo "schema/*.capnp.go is stale: run 'make generate' and commit the result"; exit 1; }
+
+fault: ## 30 seeded crash cycles through real daemons (READOUT_FAULT_SEED=N replays one).
+	READOUT_FAULT_CYCLES=$${READOUT_FAULT_CYCLES:-30} $(GO) test -run TestCrashCycles -v -count=1 -timeout 30m ./test/fault/
+
+soak: ## A 10-minute steady run checking RSS, fds and goroutines for leaks.
+	READOUT_SOAK=1 $(GO) test -run TestSoak -v -count=1 -timeout 30m ./test/soak/
 
 fuzz: ## Run every fuzz target for FUZZTIME (default 60s) each.
 	@scripts/fuzz.sh $(FUZZTIME)
