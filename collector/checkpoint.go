@@ -62,12 +62,14 @@ func loadCheckpoint(dir string) (*checkpoint, error) {
 	return cp, nil
 }
 
-func (cp *checkpoint) save(dir string) error {
+// encode returns the checkpoint's bytes. The ingest loop encodes it, since
+// it owns the ledger; the flusher writes the bytes with writeFileAtomic.
+func (cp *checkpoint) encode() ([]byte, error) {
 	b, err := json.Marshal(cp)
 	if err != nil {
-		return fmt.Errorf("encode checkpoint: %w", err)
+		return nil, fmt.Errorf("encode checkpoint: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dir, checkpointFile), b)
+	return b, nil
 }
 
 // writeFileAtomic makes a small file appear whole or not at all.

@@ -36,14 +36,17 @@ type Collector struct {
 	applied       uint64           // last WAL record applied to memory
 	ckptLSN       uint64           // applied LSN of the last committed checkpoint
 	lastCkpt      time.Time
-	ledgerExpired bool     // emitters were forgotten since the last checkpoint
-	garbage       []string // files of a failed flush, removed before the next commit
+	ledgerExpired bool             // emitters were forgotten since the last checkpoint
+	garbage       []string         // files of a failed flush, removed before the next commit
+	flushing      *flushJob        // the flush in flight, nil if none
+	unflushed     []*window.Window // windows of a failed flush, retried by the next
+	flushDone     chan flushResult // the flusher's answer
 	crashHits     int
+	hook          func(point string) // tests: called at every crash point
 
 	// Per-group scratch, reused.
 	pending map[seqKey]struct{}
 	walBuf  []byte
-	payload []byte
 	frames  [][]byte
 	dups    map[[16]byte]uint32
 	hdr     recordHeader
@@ -105,7 +108,10 @@ func Open(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Collector, e
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		flushNow: make(chan chan error),
-		lastCkpt: cfg.Now(),
+		// Buffered so that a flusher never waits on a loop that has
+		// stopped waiting for it (a Shutdown whose context ran out).
+		flushDone: make(chan flushResult, 1),
+		lastCkpt:  cfg.Now(),
 	}
 	c.agg = window.New(window.Config{Width: cfg.Window, MaxGroups: cfg.MaxGroups, MaxModels: cfg.MaxModels})
 	c.agg.OnOverflow = c.onOverflow
@@ -199,7 +205,7 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 }
 
 func (c *Collector) updateGauges() {
-	c.m.openWindows.Set(float64(c.agg.Windows()))
+	c.m.openWindows.Set(float64(c.agg.Windows() + len(c.unflushed)))
 	c.m.activeGroups.Set(float64(c.agg.Groups()))
 	c.m.emitters.Set(float64(len(c.ledger.Emitters)))
 	c.m.walSegments.Set(float64(c.wal.Segments()))

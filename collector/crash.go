@@ -18,7 +18,14 @@ const (
 	CrashAfterCheckpoint  = "after-checkpoint"  // checkpoint written, WAL not yet truncated
 )
 
+// pointFlushStart is where the flusher begins, before any file is written;
+// only tests stop there (through hook).
+const pointFlushStart = "flush-start"
+
 func (c *Collector) crash(point string) {
+	if c.hook != nil {
+		c.hook(point)
+	}
 	if c.cfg.CrashPoint != point {
 		return
 	}

@@ -19,6 +19,10 @@ import (
 //	         exactly as the emitters wrote them
 const recordVersion = 1
 
+// recordFixed is the size of a payload's fields other than the duplicate
+// counts and the frames.
+const recordFixed = 1 + 16 + 8 + 8 + 4 + 4
+
 type dupCount struct {
 	id [16]byte
 	n  uint32

@@ -54,6 +54,27 @@ func AppendRecord(dst []byte, lsn uint64, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
+// BeginRecord starts a record at the end of dst, leaving room for its
+// header: the caller appends the payload and then calls FinishRecord with
+// the returned offset. Building the payload in place spares a copy of
+// every byte the collector logs.
+func BeginRecord(dst []byte) ([]byte, int) {
+	return append(dst, make([]byte, HeaderSize)...), len(dst)
+}
+
+// FinishRecord fills in the header of the record that BeginRecord started at
+// start, whose payload is the rest of dst. The result is what AppendRecord
+// would have produced.
+func FinishRecord(dst []byte, start int, lsn uint64) []byte {
+	h, payload := dst[start:start+HeaderSize], dst[start+HeaderSize:]
+	binary.LittleEndian.PutUint32(h[0:], uint32(len(payload)))
+	binary.LittleEndian.PutUint64(h[8:], lsn)
+	crc := crc32.Update(0, castagnoli, h[8:16])
+	crc = crc32.Update(crc, castagnoli, payload)
+	binary.LittleEndian.PutUint32(h[4:], crc)
+	return dst
+}
+
 // ParseRecord reads the record at the start of b. It returns the LSN, the
 // payload (aliasing b) and the record's total size. A record that b ends
 // inside of is errTorn; a bad length or checksum is another error.

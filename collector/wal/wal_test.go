@@ -194,3 +194,17 @@ func TestCommitFailure(t *testing.T) {
 		t.Fatalf("replay after a failed commit: %d records; want 2", len(got))
 	}
 }
+
+// TestFinishRecordMatchesAppendRecord checks that a record built in place
+// is byte for byte the one AppendRecord makes.
+func TestFinishRecordMatchesAppendRecord(t *testing.T) {
+	for _, payload := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("payload"), 1000)} {
+		want := AppendRecord([]byte("prefix"), 42, payload)
+		got, at := BeginRecord([]byte("prefix"))
+		got = append(got, payload...)
+		got = FinishRecord(got, at, 42)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("record of %d bytes differs; got %x; want %x", len(payload), got[:min(len(got), 40)], want[:min(len(want), 40)])
+		}
+	}
+}

@@ -212,3 +212,6 @@ func sortWindows(ws []*Window) {
 		}
 	}
 }
+
+// Get returns the open window that starts at start, or nil.
+func (a *Aggregator) Get(start int64) *Window { return a.windows[start] }

@@ -80,6 +80,16 @@ func (s *Spool) cursorSegment() *segment {
 // and returns with mu released. A zero Seq with a nil error means "look
 // again" (the record was skipped or the segment went to quarantine).
 func (s *Spool) readAtCursor(seg *segment) (Record, error) {
+	if h, ok := s.takeHanded(seg.id, s.curOff); ok {
+		s.curOff += h.size
+		rec := h.rec
+		rec.segment = seg.id
+		if rec.Seq > s.openAcked {
+			s.inflight = append(s.inflight, inflight{seq: rec.Seq})
+		}
+		s.mu.Unlock()
+		return rec, nil
+	}
 	if seg.rf == nil {
 		f, err := os.Open(seg.path)
 		if err != nil {

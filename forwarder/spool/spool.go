@@ -103,6 +103,8 @@ type Spool struct {
 	curSeg       uint64
 	curOff       int64
 	inflight     []inflight
+	hand         []handed // copies of appended batches for the cursor, in append order
+	handBytes    int
 	changed      chan struct{}
 	closed       bool
 	full         bool
@@ -411,6 +413,7 @@ func (s *Spool) Close() error {
 		}
 	}
 	acked := s.ackedThrough
+	s.hand, s.handBytes = nil, 0
 	sealed := s.active().sealed // a failed rotation already closed the file
 	s.mu.Unlock()
 	var err error

@@ -83,6 +83,7 @@ func (s *Spool) Append(createdNs int64, count uint32, events []byte, force bool)
 		return 0, err
 	}
 	s.mu.Lock()
+	s.handOff(act.id, act.size, size, seq, createdNs, count, events)
 	act.size += size
 	act.records++
 	s.bytes += size
