@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/readout-dev/readout/wire"
 )
@@ -49,6 +50,7 @@ type Emitter struct {
 	acked     atomic.Uint64 // highest durableSeq acknowledged
 	ringLen   atomic.Int64
 	closedAck atomic.Bool
+	unacked   atomic.Uint64 // set by finish: abandoned in the replay ring
 	_         [64]byte
 
 	wake      chan struct{} // ack reader to writer: acks arrived or conn died
@@ -63,6 +65,10 @@ type Emitter struct {
 
 	connMu sync.Mutex // guards cur, so abort can unblock a stuck write
 	cur    net.Conn
+
+	reg       prometheus.Registerer // nil without metrics
+	coll      *collector
+	unregOnce sync.Once
 }
 
 // New validates opts and starts the writer goroutine. A forwarder socket
@@ -98,9 +104,11 @@ func New(opts Options) (*Emitter, error) {
 		return nil, err
 	}
 	if o.Registerer != nil {
-		if err := o.Registerer.Register(newCollector(e)); err != nil {
+		c := newCollector(e)
+		if err := o.Registerer.Register(c); err != nil {
 			return nil, fmt.Errorf("emitter: register metrics: %w", err)
 		}
+		e.reg, e.coll = o.Registerer, c
 	}
 	e.state.Store(int32(stateDisconnected))
 	go e.clock.run()
@@ -113,18 +121,35 @@ func (e *Emitter) ID() uuid.UUID { return e.id }
 
 // Emit offers one inference event, timestamped now. It never blocks: when
 // the buffer is full the event is dropped and counted, and Emit returns
-// false. The caller keeps ev; Emit copies it.
+// false. The caller keeps ev; Emit copies it. A nil ev, or one whose
+// strings are not valid UTF-8 (which the forwarder refuses), is dropped
+// with reason "invalid"; one that would exceed the message size limit with
+// reason "too_large".
 func (e *Emitter) Emit(ev *wire.Inference) bool {
+	if ev == nil {
+		return e.offer(0, nil, nil)
+	}
 	return e.offer(e.clock.Now(), ev, nil)
 }
 
-// EmitAt is Emit with an explicit event time (the request's start).
+// EmitAt is Emit with an explicit event time (the request's start). A zero
+// start means now.
 func (e *Emitter) EmitAt(start time.Time, ev *wire.Inference) bool {
-	return e.offer(start.UnixNano(), ev, nil)
+	if ev == nil {
+		return e.offer(0, nil, nil)
+	}
+	ts := start.UnixNano()
+	if start.IsZero() {
+		ts = e.clock.Now()
+	}
+	return e.offer(ts, ev, nil)
 }
 
 // EmitLifecycle offers a lifecycle event, timestamped now, like Emit.
 func (e *Emitter) EmitLifecycle(ev *wire.Lifecycle) bool {
+	if ev == nil {
+		return e.offer(0, nil, nil)
+	}
 	return e.offer(e.clock.Now(), nil, ev)
 }
 
@@ -133,22 +158,27 @@ func (e *Emitter) EmitLifecycle(ev *wire.Lifecycle) bool {
 // request path. A zero start means now. When ctx ends first, the event was
 // not emitted at all (it gets no seq and is not counted) and ctx's error is
 // returned. Once Close has begun it returns ErrClosed and counts the event
-// as dropped.
+// as dropped. An event Emit would drop as "invalid" or "too_large" is
+// dropped likewise, and EmitWait says why.
 func (e *Emitter) EmitWait(ctx context.Context, start time.Time, ev *wire.Inference) error {
 	ts := start.UnixNano()
 	if start.IsZero() {
 		ts = e.clock.Now()
 	}
-	tooLarge := isTooLarge(ev, nil)
+	bad := check(ev, nil, e.opts.MaxMessageSize)
 	for {
 		e.mu.Lock()
-		if e.closing || tooLarge {
-			e.rejectLocked(tooLarge)
+		if e.closing || bad != reasonNone {
+			closing := e.closing
+			e.rejectLocked(bad)
 			e.mu.Unlock()
-			if tooLarge {
-				return errTooLarge
+			switch {
+			case closing:
+				return ErrClosed
+			case bad == reasonTooLarge:
+				return fmt.Errorf("emitter: event larger than %d bytes", e.opts.MaxMessageSize)
 			}
-			return ErrClosed
+			return errInvalid
 		}
 		if s := e.q.reserve(); s != nil {
 			e.fillLocked(s, ts, ev, nil)
@@ -184,17 +214,28 @@ func (e *Emitter) EmitWait(ctx context.Context, start time.Time, ev *wire.Infere
 	}
 }
 
-var errTooLarge = fmt.Errorf("emitter: event larger than %d bytes", wire.DefaultMaxMessageSize)
+var (
+	errInvalid = errors.New("emitter: invalid event: nil, or a string that is not valid UTF-8")
+)
 
-// offer is the hot path shared by the non-blocking Emit variants; exactly
-// one of in and lc is set.
+// maxFixedSize bounds what an event's encoding adds to the bytes of its
+// strings: the frame header, the envelope and union structs, and per
+// string a NUL and up to 7 bytes of padding (at most three strings).
+var maxFixedSize = max(
+	wire.EncodedSize(&wire.Event{ID: [16]byte{1}, EmitterID: [16]byte{1}, Kind: wire.KindInference}),
+	wire.EncodedSize(&wire.Event{ID: [16]byte{1}, EmitterID: [16]byte{1}, Kind: wire.KindLifecycle}),
+) + 3*8
+
+// offer is the hot path shared by the non-blocking Emit variants; at most
+// one of in and lc is set (neither: a nil event, dropped as invalid).
 func (e *Emitter) offer(ts int64, in *wire.Inference, lc *wire.Lifecycle) bool {
-	// An event the forwarder would refuse as too large would poison the
-	// connection and the replay ring, so it is dropped here.
-	tooLarge := isTooLarge(in, lc)
+	// An event the forwarder would refuse (too large, or not valid UTF-8)
+	// would make it hang up on every replay and wedge the replay ring, so
+	// it is dropped here.
+	bad := check(in, lc, e.opts.MaxMessageSize)
 	e.mu.Lock()
-	if e.closing || tooLarge {
-		e.rejectLocked(tooLarge)
+	if e.closing || bad != reasonNone {
+		e.rejectLocked(bad)
 		e.mu.Unlock()
 		return false
 	}
@@ -212,19 +253,28 @@ func (e *Emitter) offer(ts int64, in *wire.Inference, lc *wire.Lifecycle) bool {
 	return false
 }
 
-// isTooLarge reports whether the event, once the writer adds its two ids,
-// would exceed the forwarder's message size limit. Only the strings can
-// make an event large, so the exact size is computed only when they are
-// long.
-func isTooLarge(in *wire.Inference, lc *wire.Lifecycle) bool {
+// check says why the forwarder would refuse the event, or reasonNone:
+// reasonInvalid for a nil event or a string that is not valid UTF-8
+// (wire.DecodeEvent rejects such Text, since the collector stores it as
+// Parquet strings), reasonTooLarge when, once the writer adds its two ids,
+// it would exceed limit, the forwarder's message size limit. Only the
+// strings can make an event large, so the exact size is computed only when
+// they could reach the limit.
+func check(in *wire.Inference, lc *wire.Lifecycle, limit int) reason {
 	var n int
 	if lc != nil {
+		if !validString(lc.ModelID) || !validString(lc.Hostname) {
+			return reasonInvalid
+		}
 		n = len(lc.ModelID) + len(lc.Hostname)
 	} else {
+		if in == nil || !validString(in.ModelID) || !validString(in.ModelContainerID) || !validString(in.Backend) {
+			return reasonInvalid
+		}
 		n = len(in.ModelID) + len(in.ModelContainerID) + len(in.Backend)
 	}
-	if n <= wire.DefaultMaxMessageSize/2 {
-		return false
+	if n <= limit-maxFixedSize {
+		return reasonNone
 	}
 	ev := wire.Event{ID: [16]byte{1}, EmitterID: [16]byte{1}}
 	if lc != nil {
@@ -232,7 +282,10 @@ func isTooLarge(in *wire.Inference, lc *wire.Lifecycle) bool {
 	} else {
 		ev.Inference = *in
 	}
-	return wire.EncodedSize(&ev) > wire.DefaultMaxMessageSize
+	if wire.EncodedSize(&ev) > limit {
+		return reasonTooLarge
+	}
+	return reasonNone
 }
 
 // fillLocked writes the event into slot s with the next seq and the drops
@@ -248,20 +301,19 @@ func (e *Emitter) fillLocked(s *wire.Event, ts int64, in *wire.Inference, lc *wi
 	e.q.publish()
 }
 
-// rejectLocked counts an event refused outright. A too-large event takes a
-// seq and is reported in-band like any drop; after Close began, events get
-// no seq, since the closing message states the last one.
-func (e *Emitter) rejectLocked(tooLarge bool) {
+// rejectLocked counts an event refused outright, for reason r. A too-large
+// or invalid event takes a seq and is reported in-band like any drop; after
+// Close began, events get no seq, since the closing message states the
+// last one.
+func (e *Emitter) rejectLocked(r reason) {
 	e.emitted++
 	if e.closing {
 		e.drops[reasonClosed]++
 		return
 	}
-	if tooLarge {
-		e.seq++
-		e.inBand++
-		e.drops[reasonTooLarge]++
-	}
+	e.seq++
+	e.inBand++
+	e.drops[r]++
 }
 
 // fullReason says why the buffer is full, from the writer's state.
@@ -292,6 +344,7 @@ func (e *Emitter) Stats() Stats {
 		AckedSeq:      e.acked.Load(),
 		RingOccupancy: uint64(e.ringLen.Load()),
 		ClosedAcked:   e.closedAck.Load(),
+		Unacked:       e.unacked.Load(),
 		DroppedInBand: e.inBand,
 	}
 	s.DroppedByReason = DropCounts{
@@ -299,6 +352,7 @@ func (e *Emitter) Stats() Stats {
 		Disconnected: e.drops[reasonDisconnected],
 		RingFull:     e.drops[reasonRingFull],
 		TooLarge:     e.drops[reasonTooLarge],
+		Invalid:      e.drops[reasonInvalid],
 		Closed:       e.drops[reasonClosed],
 		CloseTimeout: e.drops[reasonCloseTimeout],
 	}
@@ -315,8 +369,10 @@ func (e *Emitter) Stats() Stats {
 // the final seq and drop count and waits for its acknowledgement. When ctx
 // ends first, what is still buffered is dropped (reason "close_timeout"),
 // the closing message is still attempted, and Close returns an error
-// wrapping ctx's. No goroutine outlives Close. Calling Close again waits for
-// the first call's work.
+// wrapping ctx's; written events the forwarder never acknowledged are then
+// abandoned, logged, and reported as Stats.Unacked. No goroutine outlives
+// Close, and the metrics are unregistered, so a new Emitter may use the
+// same registerer. Calling Close again waits for the first call's work.
 func (e *Emitter) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.mu.Lock()
@@ -331,6 +387,11 @@ func (e *Emitter) Close(ctx context.Context) error {
 		<-e.done
 	}
 	e.clockOnce.Do(e.clock.close)
+	e.unregOnce.Do(func() {
+		if e.reg != nil {
+			e.reg.Unregister(e.coll)
+		}
+	})
 	if !e.closedAck.Load() {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("emitter: close: %w", err)

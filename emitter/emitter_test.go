@@ -73,7 +73,7 @@ func checkAccounting(t *testing.T, s Stats) {
 		t.Fatalf("accounting broken: sent %d + dropped %d + queued %d != emitted %d", s.Sent, s.Dropped, s.Queued, s.Emitted)
 	}
 	r := s.DroppedByReason
-	if sum := r.BufferFull + r.Disconnected + r.RingFull + r.TooLarge + r.Closed + r.CloseTimeout; sum != s.Dropped {
+	if sum := r.BufferFull + r.Disconnected + r.RingFull + r.TooLarge + r.Invalid + r.Closed + r.CloseTimeout; sum != s.Dropped {
 		t.Fatalf("drops by reason sum to %d; want %d", sum, s.Dropped)
 	}
 }

@@ -22,10 +22,22 @@ type listener struct {
 
 	mu     sync.Mutex
 	silent bool
-	events []wire.Event // in arrival order, across connections
-	closed []wire.Event // closing messages
-	conns  map[net.Conn]uint64
-	wg     sync.WaitGroup
+	// stall is how many of the next connections are held without ever
+	// being read, as a forwarder that accepted and then stopped reading.
+	stall int
+	// dropClosing is how many closing messages to answer by hanging up
+	// without an acknowledgement.
+	dropClosing int
+	accepted    int // connections so far
+	// rejected counts frames refused by the forwarder's strict decoder
+	// (wire.DecodeEvent: invalid UTF-8, say); like the forwarder, the
+	// listener hangs up on them.
+	rejected int
+	quit     chan struct{} // closed by stop
+	events   []wire.Event  // in arrival order, across connections
+	closed   []wire.Event  // closing messages
+	conns    map[net.Conn]uint64
+	wg       sync.WaitGroup
 }
 
 func socketPath(t testing.TB) string {
@@ -38,7 +50,7 @@ func listen(t testing.TB, path string, silent bool) *listener {
 	if err != nil {
 		t.Fatalf("listen %s: %v", path, err)
 	}
-	l := &listener{t: t, path: path, ln: ln, silent: silent, conns: map[net.Conn]uint64{}}
+	l := &listener{t: t, path: path, ln: ln, silent: silent, conns: map[net.Conn]uint64{}, quit: make(chan struct{})}
 	l.wg.Add(1)
 	go l.accept()
 	t.Cleanup(l.stop)
@@ -54,8 +66,20 @@ func (l *listener) accept() {
 		}
 		l.mu.Lock()
 		l.conns[c] = 0
+		l.accepted++
+		stall := l.stall > 0
+		if stall {
+			l.stall--
+		}
 		l.mu.Unlock()
 		l.wg.Add(1)
+		if stall {
+			go func() {
+				defer l.wg.Done()
+				<-l.quit
+			}()
+			continue
+		}
 		go l.serve(c)
 	}
 }
@@ -64,6 +88,11 @@ func (l *listener) accept() {
 // waits for its goroutines. The socket file goes with the listener.
 func (l *listener) stop() {
 	_ = l.ln.Close()
+	select {
+	case <-l.quit:
+	default:
+		close(l.quit)
+	}
 	l.mu.Lock()
 	for c := range l.conns {
 		_ = c.Close()
@@ -111,11 +140,23 @@ func (l *listener) serve(c net.Conn) {
 				l.t.Errorf("listener: decode: %v", err)
 				return
 			}
+			var strict wire.Event
+			if err := wire.DecodeEvent(frame, &strict); err != nil {
+				l.mu.Lock()
+				l.rejected++
+				l.mu.Unlock()
+				return
+			}
 			last = ev.Seq
 			l.mu.Lock()
 			if ev.Kind == wire.KindClosed {
 				l.closed = append(l.closed, ev)
 				closing = true
+				if l.dropClosing > 0 {
+					l.dropClosing--
+					l.mu.Unlock()
+					return
+				}
 			} else {
 				l.events = append(l.events, ev)
 			}
@@ -181,4 +222,28 @@ func (l *listener) received() (events, closed []wire.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]wire.Event(nil), l.events...), append([]wire.Event(nil), l.closed...)
+}
+
+// hangUp closes every connection cleanly, as the forwarder does with one
+// that stayed idle too long; the listener keeps accepting.
+func (l *listener) hangUp() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		_ = c.Close()
+	}
+}
+
+// counts returns the connections accepted and the frames rejected so far.
+func (l *listener) counts() (accepted, rejected int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.accepted, l.rejected
+}
+
+// set changes the listener's settings under its lock.
+func (l *listener) set(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f()
 }

@@ -50,7 +50,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		v uint64
 	}{
 		{reasonBufferFull, r.BufferFull}, {reasonDisconnected, r.Disconnected}, {reasonRingFull, r.RingFull},
-		{reasonTooLarge, r.TooLarge}, {reasonClosed, r.Closed}, {reasonCloseTimeout, r.CloseTimeout},
+		{reasonTooLarge, r.TooLarge}, {reasonInvalid, r.Invalid}, {reasonClosed, r.Closed}, {reasonCloseTimeout, r.CloseTimeout},
 	} {
 		counter(c.dropped, kv.v, kv.r.String())
 	}

@@ -1,6 +1,7 @@
 package emitter
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -16,13 +17,15 @@ func TestMetrics(t *testing.T) {
 	e := newEmitter(t, Options{SocketPath: path, Registerer: reg})
 	for i := 0; i < 10; i++ {
 		ev := testEvent(i)
-		e.Emit(&ev)
+		if err := e.EmitWait(context.Background(), time.Time{}, &ev); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := closeCtx(t, e, 5*time.Second); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	ev := testEvent(0)
-	e.Emit(&ev) // dropped: closed
+	bad := testEvent(0)
+	bad.Backend = "\xff"
+	e.Emit(&bad) // dropped: invalid
+	e.Emit(nil)  // dropped: invalid
+	waitFor(t, "acknowledgements", func() bool { s := e.Stats(); return s.AckedSeq == 10 && s.Sent == 10 })
 
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -51,9 +54,10 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		"readout_emitter_events_emitted_total":                       11,
+		"readout_emitter_events_emitted_total":                       12,
 		"readout_emitter_events_sent_total":                          float64(s.Sent),
-		"readout_emitter_events_dropped_total{reason=closed}":        1,
+		"readout_emitter_events_dropped_total{reason=closed}":        0,
+		"readout_emitter_events_dropped_total{reason=invalid}":       2,
 		"readout_emitter_events_dropped_total{reason=buffer_full}":   float64(s.DroppedByReason.BufferFull),
 		"readout_emitter_events_dropped_total{reason=disconnected}":  float64(s.DroppedByReason.Disconnected),
 		"readout_emitter_events_dropped_total{reason=ring_full}":     0,
@@ -74,11 +78,22 @@ func TestMetrics(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("unexpected metric set %v", got)
 	}
-	if s.Sent+s.Dropped != 11 {
+	if s.Sent != 10 || s.Dropped != 2 {
 		t.Fatalf("unexpected stats %+v", s)
 	}
 	// A second emitter on the same registerer must be told, not panic.
 	if _, err := New(Options{SocketPath: path, Registerer: reg}); err == nil || !strings.Contains(err.Error(), "register metrics") {
 		t.Fatalf("unexpected error %v; want a registration error", err)
+	}
+	// Close unregisters, so that a new emitter may take the registerer.
+	if err := closeCtx(t, e, 5*time.Second); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if mfs, err := reg.Gather(); err != nil || len(mfs) != 0 {
+		t.Fatalf("metrics left after close: %d families, %v", len(mfs), err)
+	}
+	e2 := newEmitter(t, Options{SocketPath: path, Registerer: reg})
+	if err := closeCtx(t, e2, 5*time.Second); err != nil {
+		t.Fatalf("close the second emitter: %v", err)
 	}
 }

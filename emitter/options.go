@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/readout-dev/readout/wire"
 )
 
 // Defaults for the zero values of Options.
@@ -17,6 +19,8 @@ const (
 	DefaultReconnectInterval = 10 * time.Second
 	// DefaultReplayRingSize holds about one second of events at 100k/s.
 	DefaultReplayRingSize = 131072
+	// minWriteTimeout is the least default WriteTimeout.
+	minWriteTimeout = 30 * time.Second
 )
 
 // maxSocketPath is the room in sockaddr_un.sun_path, NUL excluded; a longer
@@ -42,8 +46,29 @@ type Options struct {
 	// bytes each), so a forwarder that stops acknowledging costs up to about
 	// 40 MB at the default.
 	ReplayRingSize int
+	// MaxMessageSize is the largest event message the forwarder accepts,
+	// framing included: set it to the forwarder's --max-message-size when
+	// that is lowered. Larger events are dropped with reason "too_large"
+	// rather than written, since the forwarder would hang up on them on
+	// every replay. Default wire.DefaultMaxMessageSize (64 KiB).
+	MaxMessageSize int
+	// WriteTimeout bounds one write to a connected forwarder. A forwarder
+	// that accepts but stops reading would otherwise block the writer for
+	// ever (the buffer fills and Emit drops as buffer_full); when a write
+	// blocks that long (at least 3/4 of it: the deadline is refreshed
+	// lazily), it counts as a write error, the writer hangs up,
+	// reconnects after ReconnectInterval and replays the ring. Default
+	// max(30 s, 3*ReconnectInterval): a write only waits for the forwarder
+	// to read from the socket buffer, which a live forwarder does within
+	// milliseconds even while it fsyncs its spool, so the default never
+	// cuts a healthy connection.
+	WriteTimeout time.Duration
 	// EmitterID names this emitter instance on the wire. Default: a fresh
-	// random UUID.
+	// random UUID, which is what almost every caller wants. An explicit id
+	// must never be reused by another instance, nor by this one after a
+	// restart: seqs start again at 1, and the collector drops events whose
+	// (emitter id, seq) it has already counted as duplicates, so a reused
+	// id loses every event up to the old instance's last seq.
 	EmitterID [16]byte
 	// Logger receives connection events (never per-event logs). Default:
 	// no logging.
@@ -60,6 +85,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.ReconnectInterval < 0 {
 		errs = append(errs, fmt.Errorf("reconnect interval %v is negative", o.ReconnectInterval))
+	}
+	if o.MaxMessageSize < 0 {
+		errs = append(errs, fmt.Errorf("max message size %d is negative", o.MaxMessageSize))
+	}
+	if o.WriteTimeout < 0 {
+		errs = append(errs, fmt.Errorf("write timeout %v is negative", o.WriteTimeout))
 	}
 	if o.ReplayRingSize < 0 {
 		errs = append(errs, fmt.Errorf("replay ring size %d is negative", o.ReplayRingSize))
@@ -84,6 +115,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.ReplayRingSize == 0 {
 		o.ReplayRingSize = DefaultReplayRingSize
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = wire.DefaultMaxMessageSize
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = max(minWriteTimeout, 3*o.ReconnectInterval)
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()

@@ -99,3 +99,10 @@ func (r *ring) buffers() net.Buffers {
 	}
 	return b
 }
+
+// span returns the first and last unacknowledged seqs; the ring must not
+// be empty.
+func (r *ring) span() (first, last uint64) {
+	f, l := r.chunks[0], r.chunks[len(r.chunks)-1]
+	return f.seqs[f.head], l.seqs[len(l.seqs)-1]
+}

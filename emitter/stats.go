@@ -10,9 +10,11 @@ const (
 	reasonDisconnected               // no forwarder connection for a while
 	reasonRingFull                   // the forwarder stopped acknowledging
 	reasonTooLarge                   // the event exceeds the message size limit
+	reasonInvalid                    // nil, or a string that is not valid UTF-8
 	reasonClosed                     // offered after Close began
 	reasonCloseTimeout               // still buffered when Close's ctx ended
 	numReasons
+	reasonNone reason = -1 // offer: the event is acceptable
 )
 
 func (r reason) String() string {
@@ -25,6 +27,8 @@ func (r reason) String() string {
 		return "ring_full"
 	case reasonTooLarge:
 		return "too_large"
+	case reasonInvalid:
+		return "invalid"
 	case reasonClosed:
 		return "closed"
 	case reasonCloseTimeout:
@@ -49,7 +53,11 @@ type Stats struct {
 	EmitterID uuid.UUID `json:"emitter_id"`
 	// Emitted counts every event offered, dropped ones included.
 	Emitted uint64 `json:"emitted"`
-	// Sent counts events written to the socket (replays not counted again).
+	// Sent counts events the writer took from the buffer and wrote to the
+	// socket, or tried to: a failed write stays in the replay ring and is
+	// re-sent after the reconnect, so it is not a drop (replays are not
+	// counted again). Those still unacknowledged when Close ended are
+	// Unacked.
 	Sent uint64 `json:"sent"`
 	// Dropped counts events that were never written, for any reason.
 	Dropped uint64 `json:"dropped"`
@@ -68,6 +76,11 @@ type Stats struct {
 	AckedSeq uint64 `json:"acked_seq"`
 	// RingOccupancy is the number of written, unacknowledged events kept.
 	RingOccupancy uint64 `json:"ring_occupancy"`
+	// Unacked is set when Close ends: the events counted in Sent that the
+	// forwarder never acknowledged (the replay ring was abandoned because
+	// Close's ctx ended). They may or may not have reached the forwarder;
+	// the audit settles which. Zero while the emitter runs.
+	Unacked       uint64 `json:"unacked"`
 	ConnectErrors uint64 `json:"connect_errors"`
 	WriteErrors   uint64 `json:"write_errors"`
 	// ClosedAcked reports that the forwarder acknowledged the closing
@@ -81,6 +94,7 @@ type DropCounts struct {
 	Disconnected uint64 `json:"disconnected"`
 	RingFull     uint64 `json:"ring_full"`
 	TooLarge     uint64 `json:"too_large"`
+	Invalid      uint64 `json:"invalid"`
 	Closed       uint64 `json:"closed"`
 	CloseTimeout uint64 `json:"close_timeout"`
 }

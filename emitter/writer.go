@@ -1,6 +1,8 @@
 package emitter
 
 import (
+	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,7 @@ const (
 // conn is one connection to the forwarder and its acknowledgement reader.
 type conn struct {
 	nc         net.Conn
+	start      time.Time   // when it was established
 	readErr    error       // set by the reader before dead
 	dead       atomic.Bool // the reader stopped: the connection is gone
 	closedAck  atomic.Bool // the forwarder acknowledged the closing message
@@ -45,6 +48,9 @@ type writer struct {
 	c     *conn // nil while disconnected
 	timer *time.Timer
 	buf   []byte // for the closing message
+	// armed is the ordinary write deadline armWrite last set on the
+	// current connection (zero: none, or a special one).
+	armed time.Time
 
 	linger    *time.Timer
 	lingering bool // linger is armed
@@ -175,6 +181,7 @@ func (w *writer) writeBatch() {
 	}
 	e.q.head.Store(head + uint64(n))
 	e.makeRoom()
+	w.armWrite(w.c.nc, time.Time{})
 	_, err := w.c.nc.Write(c.data)
 	// Written or not, the events are now the ring's to deliver: a failed
 	// write is replayed after the reconnect.
@@ -184,6 +191,16 @@ func (w *writer) writeBatch() {
 	if err != nil {
 		w.countWriteErr()
 		w.disconnect("write", err)
+	}
+}
+
+// halted reports whether Close's ctx has ended.
+func (w *writer) halted() bool {
+	select {
+	case <-w.e.abort:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -205,6 +222,46 @@ func (w *writer) onWake() {
 	}
 }
 
+// armWrite sets the write deadline for the next write on nc. A zero
+// deadline means an ordinary write: WriteTimeout from now, or, once Close's
+// ctx has ended, a deadline in the past, as halt sets, so that the write
+// fails at once and finish takes over. A non-zero deadline (finish's) is
+// kept, but never beyond finalWriteTimeout from now once ctx has ended. It
+// holds connMu, so that it cannot replace the past deadline halt sets:
+// either halt came first and this sees abort, or halt comes after and
+// overrides this.
+//
+// An ordinary write keeps the deadline already set while at least 3/4 of
+// WriteTimeout of it is left, so a stalled write fails after 3/4 to all of
+// WriteTimeout: re-arming costs a clock read and a runtime timer update,
+// which the writer cannot afford on every small write. Keeping it cannot
+// erase halt's past deadline, since nothing is set.
+func (w *writer) armWrite(nc net.Conn, deadline time.Time) {
+	e := w.e
+	if deadline.IsZero() && !w.armed.IsZero() &&
+		w.armed.UnixNano()-e.clock.Now() >= int64(e.opts.WriteTimeout)/4*3 {
+		return
+	}
+	w.armed = time.Time{}
+	now := time.Now()
+	e.connMu.Lock()
+	defer e.connMu.Unlock()
+	select {
+	case <-e.abort:
+		if deadline.IsZero() {
+			deadline = time.Unix(1, 0)
+		} else if limit := now.Add(finalWriteTimeout); deadline.After(limit) {
+			deadline = limit
+		}
+	default:
+		if deadline.IsZero() {
+			deadline = now.Add(e.opts.WriteTimeout)
+			w.armed = deadline
+		}
+	}
+	_ = nc.SetWriteDeadline(deadline)
+}
+
 // connect dials the forwarder, starts the acknowledgement reader and
 // replays the ring. On failure it arms the watchdog. A non-zero deadline
 // bounds the replay.
@@ -219,19 +276,24 @@ func (w *writer) connect(deadline time.Time) {
 		w.timer.Reset(e.opts.ReconnectInterval)
 		return
 	}
-	c := &conn{nc: nc, readerDone: make(chan struct{})}
+	c := &conn{nc: nc, start: time.Now(), readerDone: make(chan struct{})}
+	w.armed = time.Time{} // a new connection has no deadline yet
 	e.connMu.Lock()
 	e.cur = nc
 	e.connMu.Unlock()
 	go w.readAcks(c)
 	w.c = c
+	// What the forwarder acknowledged after the last connection's final
+	// write need not be sent again.
+	w.ring.release(e.acked.Load())
+	e.ringLen.Store(int64(w.ring.events))
 	w.log.Info("connected to readout forwarder", zap.String("socket", e.opts.SocketPath), zap.Int("replay_events", w.ring.events))
 	if w.ring.events == 0 {
 		return
 	}
-	if !deadline.IsZero() {
-		_ = nc.SetWriteDeadline(deadline)
-	}
+	// Set after cur, so that a halt that found cur nil (Close's ctx ended
+	// while we dialled) is seen here and the replay cannot block for long.
+	w.armWrite(nc, deadline)
 	bufs := w.ring.buffers()
 	n := w.ring.events
 	if _, err := bufs.WriteTo(nc); err != nil {
@@ -251,10 +313,26 @@ func (w *writer) disconnect(op string, err error) {
 	e.connMu.Unlock()
 	_ = w.c.nc.Close()
 	<-w.c.readerDone
+	retry := reconnectDelay(op, err, time.Since(w.c.start), e.opts.ReconnectInterval)
 	w.c = nil
 	w.log.Warn("readout forwarder connection lost; will reconnect",
-		zap.String("op", op), zap.Duration("retry_in", e.opts.ReconnectInterval), zap.Error(err))
-	w.timer.Reset(e.opts.ReconnectInterval)
+		zap.String("op", op), zap.Duration("retry_in", retry), zap.Error(err))
+	w.timer.Reset(retry)
+}
+
+// reconnectDelay is how long to wait before dialling again after the
+// connection that lived for lived ended in op with err. A forwarder hangs
+// up cleanly on a connection that stayed idle too long (5 min by default):
+// waiting a whole ReconnectInterval then would drop the next burst as
+// "disconnected", so the writer dials again at once. Only after a
+// connection that lived at least one interval, though: one that dies young
+// (a forwarder refusing what we replay, say) waits, so the writer cannot
+// spin.
+func reconnectDelay(op string, err error, lived, interval time.Duration) time.Duration {
+	if op == "read" && errors.Is(err, io.EOF) && lived >= interval {
+		return 0
+	}
+	return interval
 }
 
 // readAcks runs per connection until the connection fails or is closed.
@@ -279,8 +357,12 @@ func (w *writer) readAcks(c *conn) {
 }
 
 // finish drops what is still buffered, sends the closing message and waits
-// for its acknowledgement, unless Close's ctx has ended (aborted), and then
-// hangs up.
+// for its acknowledgement, and then hangs up. While Close's ctx has time,
+// a connection that dies before the acknowledgement is redialled after
+// ReconnectInterval and the closing message sent again. Once ctx has ended
+// (aborted), the closing message is attempted once more with a short
+// deadline and not waited for; written events the forwarder never
+// acknowledged are then abandoned, logged and counted in Stats.Unacked.
 func (w *writer) finish(aborted bool) {
 	e := w.e
 	e.mu.Lock()
@@ -292,27 +374,66 @@ func (w *writer) finish(aborted bool) {
 	final := wire.Event{EmitterID: e.id, Seq: e.seq, DroppedTotal: e.inBand, Kind: wire.KindClosed}
 	e.mu.Unlock()
 	e.makeRoom()
-
-	var deadline time.Time
-	if aborted {
-		deadline = time.Now().Add(finalWriteTimeout)
-	}
-	if w.c == nil {
-		// One last attempt, so the audit learns the final seq.
-		w.timer.Stop()
-		w.connect(deadline)
-	}
-	if w.c == nil {
-		return
-	}
-	// A deadline in the past may have been set by halt; this one replaces it.
-	e.connMu.Lock()
-	_ = w.c.nc.SetWriteDeadline(deadline)
-	e.connMu.Unlock()
 	now := time.Now().UnixNano()
 	final.TimestampNs = now
 	w.ids.next(&final.ID, now)
 	w.buf = wire.AppendEvent(w.buf[:0], &final)
+
+	for {
+		var deadline time.Time
+		if aborted || w.halted() {
+			aborted = true
+			deadline = time.Now().Add(finalWriteTimeout)
+		}
+		if w.c == nil {
+			// One more attempt, so the audit learns the final seq.
+			w.timer.Stop()
+			w.connect(deadline)
+		}
+		sent := false
+		if w.c != nil {
+			sent = true
+			// Never a zero deadline here: should ctx end from now on,
+			// armWrite turns a zero one into a past one, and the closing
+			// message deserves its finalWriteTimeout.
+			if deadline.IsZero() {
+				deadline = time.Now().Add(e.opts.WriteTimeout)
+			}
+			if w.sendClosing(deadline, aborted) {
+				e.closedAck.Store(true)
+				break
+			}
+		}
+		if aborted || (sent && w.halted()) {
+			break
+		}
+		w.timer.Reset(e.opts.ReconnectInterval)
+		select {
+		case <-w.timer.C:
+		case <-e.abort:
+			aborted = true
+		}
+	}
+	w.timer.Stop()
+	w.ring.release(e.acked.Load())
+	e.ringLen.Store(int64(w.ring.events))
+	e.unacked.Store(uint64(w.ring.events))
+	if w.ring.events > 0 {
+		first, last := w.ring.span()
+		w.log.Warn("readout: Close gave up on written events the forwarder never acknowledged",
+			zap.Int("events", w.ring.events), zap.Uint64("first_seq", first), zap.Uint64("last_seq", last))
+	}
+}
+
+// sendClosing writes the closing message on the current connection and,
+// unless aborted, waits for its acknowledgement, the connection's end, or
+// Close's ctx to end; then it hangs up. It reports whether the forwarder
+// acknowledged the closing message.
+func (w *writer) sendClosing(deadline time.Time, aborted bool) bool {
+	e := w.e
+	// A deadline in the past may have been set by halt; this one replaces
+	// it (armWrite keeps it short once ctx has ended).
+	w.armWrite(w.c.nc, deadline)
 	if _, err := w.c.nc.Write(w.buf); err != nil {
 		e.writeErrs.Add(1)
 		w.log.Warn("readout: could not write the closing message", zap.Error(err))
@@ -326,15 +447,12 @@ func (w *writer) finish(aborted bool) {
 			}
 		}
 	}
-	if w.c.closedAck.Load() {
-		e.closedAck.Store(true)
-	}
-	w.ring.release(e.acked.Load())
-	e.ringLen.Store(int64(w.ring.events))
+	acked := w.c.closedAck.Load()
 	e.connMu.Lock()
 	e.cur = nil
 	e.connMu.Unlock()
 	_ = w.c.nc.Close()
 	<-w.c.readerDone
 	w.c = nil
+	return acked
 }

@@ -102,6 +102,7 @@ type statsSum struct {
 	Replayed        uint64             `json:"replayed"`
 	ConnectErrors   uint64             `json:"connect_errors"`
 	WriteErrors     uint64             `json:"write_errors"`
+	Unacked         uint64             `json:"unacked"`
 	ClosedAcked     int                `json:"closed_acked"`
 }
 
@@ -117,11 +118,13 @@ func sumStats(all []emitter.Stats) statsSum {
 		d.Disconnected += r.Disconnected
 		d.RingFull += r.RingFull
 		d.TooLarge += r.TooLarge
+		d.Invalid += r.Invalid
 		d.Closed += r.Closed
 		d.CloseTimeout += r.CloseTimeout
 		s.Replayed += e.Replayed
 		s.ConnectErrors += e.ConnectErrors
 		s.WriteErrors += e.WriteErrors
+		s.Unacked += e.Unacked
 		if e.ClosedAcked {
 			s.ClosedAcked++
 		}
