@@ -167,7 +167,7 @@ func (c *Collector) readBatch(w http.ResponseWriter, r *http.Request) (*request,
 	if r.ContentLength > limit {
 		return nil, &httpError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("body exceeds %d bytes", limit)}
 	}
-	raw, err := readLimited(http.MaxBytesReader(w, r.Body, limit), limit)
+	raw, err := readLimited(http.MaxBytesReader(w, r.Body, limit), limit, r.ContentLength)
 	if err != nil {
 		return nil, bodyError(err, limit)
 	}
@@ -220,8 +220,13 @@ func bodyError(err error, limit int64) *httpError {
 	return &httpError{code: http.StatusBadRequest, reason: "body", msg: "cannot read body: " + oneLine(err.Error())}
 }
 
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
+// A size hint (Content-Length, or a guess) sizes the buffer once: growing it
+// by doubling was a quarter of the collector's CPU in a profile.
+func readLimited(r io.Reader, limit, hint int64) ([]byte, error) {
 	var buf bytes.Buffer
+	if hint > 0 {
+		buf.Grow(int(min(hint, limit) + bytes.MinRead))
+	}
 	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
@@ -245,7 +250,7 @@ func unzstd(b []byte, limit int64) ([]byte, error) {
 	if err := d.Reset(bytes.NewReader(b)); err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
 	}
-	out, err := readLimited(d, limit)
+	out, err := readLimited(d, limit, 4*int64(len(b))) // zstd on events is about 3.6x
 	if err != nil && !errors.Is(err, errTooLarge) {
 		err = fmt.Errorf("zstd: %w", err)
 	}

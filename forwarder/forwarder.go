@@ -64,7 +64,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, er
 		sp.Close()
 		return nil, err
 	}
-	client, err := ship.New(ship.Options{URL: cfg.Collector, Token: cfg.Token, RootCAs: cfg.RootCAs, Compress: cfg.Compress == "zstd", Timeout: cfg.ShipTimeout})
+	client, err := ship.New(ship.Options{URL: cfg.Collector, Token: cfg.Token, RootCAs: cfg.RootCAs, Compress: cfg.compressBodies(), Timeout: cfg.ShipTimeout})
 	if err != nil {
 		sp.Close()
 		return nil, err

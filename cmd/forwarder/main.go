@@ -72,7 +72,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&c.Collector, "collector", "", "collector base `URL` (required); batches go to URL/v1/batches")
 	fs.StringVar(&o.tokenFile, "token-file", "", "`file` holding the collector's bearer token (whitespace trimmed; must not be empty)")
 	fs.StringVar(&o.caFile, "ca-file", "", "PEM `file` of CA certificates trusted for an https:// --collector, instead of the system roots")
-	fs.StringVar(&c.Compress, "compress", c.Compress, "request body compression: zstd or none")
+	fs.StringVar(&c.Compress, "compress", c.Compress, "request body compression: auto (zstd unless the collector is on loopback), zstd or none")
 	fs.IntVar(&c.ShipConcurrency, "ship-concurrency", c.ShipConcurrency, "batches in flight to the collector at once")
 	fs.DurationVar(&c.ShipTimeout, "ship-timeout", c.ShipTimeout, "timeout of one batch request")
 	fs.DurationVar(&c.RetryMin, "retry-min", c.RetryMin, "first retry backoff (doubles, with jitter)")

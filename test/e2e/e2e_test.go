@@ -150,6 +150,9 @@ func TestCollectorRestartMidRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p := newPipeline(t)
+	// Loopback defaults to uncompressed bodies; keep the zstd path covered
+	// end to end here.
+	p.ForwarderFlags = []string{"--compress", "zstd"}
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
