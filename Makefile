@@ -34,13 +34,30 @@ test: test-deps vet ## Run every test with the race detector.
 demo: build ## Run the whole pipeline on this machine and print what it measured.
 	$(BIN)/demo --bin $(BIN)
 
-bench: ## Full benchmarks; results land in bench/results/.
-	@mkdir -p bench/results
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench/results/micro.txt
+BENCHFLAGS = -run '^$$' -benchmem
 
-bench-quick: ## A quick benchmark pass (one count each) to spot regressions.
+bench: ## Full benchmarks (about 15 minutes): micro, forwarding vs rsyslog, pipeline, scaling; results in bench/results/.
 	@mkdir -p bench/results
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms -count 1 ./... | tee bench/results/micro-quick.txt
+	{ $(GO) test $(BENCHFLAGS) -bench . -count $(BENCHCOUNT) -benchtime 500ms ./wire/ ./bench/ ./collector/window/ && \
+	  $(GO) test $(BENCHFLAGS) -bench '^Benchmark(Emit|EmitParallel|WriterThroughput)$$' -count $(BENCHCOUNT) -benchtime 500ms ./emitter/ && \
+	  $(GO) test $(BENCHFLAGS) -bench '^BenchmarkAcceptedEmit$$' -count $(BENCHCOUNT) -benchtime 500000x ./emitter/ && \
+	  $(GO) test $(BENCHFLAGS) -bench '^BenchmarkIngest$$' -count $(BENCHCOUNT) -benchtime 200000x ./forwarder/ && \
+	  $(GO) test $(BENCHFLAGS) -bench '^BenchmarkIngestBatchBytes$$' -count 3 -benchtime 100000x ./forwarder/ && \
+	  $(GO) test $(BENCHFLAGS) -bench . -count $(BENCHCOUNT) -benchtime 1x ./query/ ; } > bench/results/micro.txt
+	$(GO) run ./bench/cmd/benchsummary --in bench/results/micro.txt --out bench/results/micro.md --command 'make bench'
+	$(GO) run ./bench/cmd/forwardbench --events 1000000
+	$(GO) run ./bench/cmd/pipelinebench --events 1000000
+	$(GO) run ./bench/cmd/scaling
+
+bench-quick: ## A quick pass (about 3 minutes) to spot regressions; results in bench/results/quick/.
+	@mkdir -p bench/results/quick
+	{ $(GO) test $(BENCHFLAGS) -bench . -count 1 -benchtime 100ms ./wire/ ./bench/ ./collector/window/ ./emitter/ && \
+	  $(GO) test $(BENCHFLAGS) -bench '^BenchmarkIngest$$' -count 1 -benchtime 50000x ./forwarder/ && \
+	  $(GO) test $(BENCHFLAGS) -bench '^BenchmarkRun/(total|by_model)$$' -count 1 -benchtime 1x ./query/ ; } > bench/results/quick/micro.txt
+	$(GO) run ./bench/cmd/benchsummary --in bench/results/quick/micro.txt --out bench/results/quick/micro.md --command 'make bench-quick'
+	$(GO) run ./bench/cmd/forwardbench --quick --out bench/results/quick
+	$(GO) run ./bench/cmd/pipelinebench --quick --out bench/results/quick
+	$(GO) run ./bench/cmd/scaling --quick --out bench/results/quick
 
 tools: ## Install the pinned capnpc-go code generator if it is missing.
 	@test -x $(CAPNPC_GO) || $(GO) install capnproto.org/go/capnp/v3/capnpc-go@$(CAPNP_VERSION)
