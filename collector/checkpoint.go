@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/readout-dev/readout/collector/ledger"
-	"github.com/readout-dev/readout/table"
+	"github.com/readout-dev/readout/internal/atomicfile"
 )
 
 // Files under --data.
@@ -72,31 +72,6 @@ func (cp *checkpoint) encode() ([]byte, error) {
 	return b, nil
 }
 
-// writeFileAtomic makes a small file appear whole or not at all.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temp in %s: %w", dir, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return table.SyncDir(dir)
-}
-
 // loadOrCreateID returns the collector's id, kept in --data so that file
 // names stay distinct from other collectors writing to the same --out and
 // stable across restarts.
@@ -114,7 +89,7 @@ func loadOrCreateID(dir string) (uuid.UUID, error) {
 		return uuid.Nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	id := uuid.New()
-	if err := writeFileAtomic(path, []byte(id.String()+"\n")); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(id.String()+"\n")); err != nil {
 		return uuid.Nil, err
 	}
 	return id, nil

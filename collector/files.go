@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/readout-dev/readout/internal/atomicfile"
 	"github.com/readout-dev/readout/table"
 )
 
@@ -70,7 +71,7 @@ func removeUncommitted(out, id8 string, committed uint64) ([]string, error) {
 		return removed, fmt.Errorf("remove uncommitted files: %w", err)
 	}
 	for _, p := range removed {
-		if err := table.SyncDir(filepath.Dir(p)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil {
 			return removed, err
 		}
 	}

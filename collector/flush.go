@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/readout-dev/readout/collector/window"
+	"github.com/readout-dev/readout/internal/atomicfile"
 	"github.com/readout-dev/readout/table"
 )
 
@@ -225,7 +226,7 @@ func (c *Collector) writeFlush(job *flushJob) flushResult {
 		return res
 	}
 	c.crash(CrashBeforeCheckpoint)
-	if err := writeFileAtomic(filepath.Join(c.cfg.DataDir, checkpointFile), job.ckpt); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.cfg.DataDir, checkpointFile), job.ckpt); err != nil {
 		// A failure after the rename (the directory fsync) may have
 		// committed it anyway; what is on disk decides, or the next
 		// attempt would count these files twice or lose them.

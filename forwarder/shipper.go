@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/readout-dev/readout/forwarder/ship"
 	"github.com/readout-dev/readout/forwarder/spool"
+	"github.com/readout-dev/readout/internal/atomicfile"
 	"github.com/readout-dev/readout/wire"
 )
 
@@ -163,35 +163,13 @@ func (f *Forwarder) split(rec spool.Record) bool {
 func (f *Forwarder) quarantine(rec spool.Record, body []byte) {
 	name := fmt.Sprintf("batch-%s-%020d.capnp", hex.EncodeToString(f.id[:]), rec.Seq)
 	path := filepath.Join(f.sp.QuarantineDir(), name)
-	if err := writeDurable(path, body); err != nil {
+	if err := atomicfile.WriteFile(path, body); err != nil {
 		// Keeping it queued is the only way not to lose it.
 		f.log.Error("cannot write quarantined batch; leaving it in the spool", zap.String("path", path), zap.Error(err))
 		return
 	}
 	f.m.quarantined.Inc()
 	f.sp.Release(rec)
-}
-
-func writeDurable(path string, data []byte) error {
-	tmp := path + ".tmp"
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	_, err = fh.Write(data)
-	if err == nil {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // backoff is capped exponential backoff with jitter: each wait is drawn

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/readout-dev/readout/internal/atomicfile"
 )
 
 // maxRowsPerRowGroup caps row groups so readers can skip and parallelise;
@@ -90,19 +92,5 @@ func writeAtomic[T any](path string, rows []T) (err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", path, err)
 	}
-	return SyncDir(dir)
-}
-
-// SyncDir fsyncs a directory so that entries created or renamed in it are
-// durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.SyncDir(dir)
 }

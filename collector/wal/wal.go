@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/readout-dev/readout/internal/atomicfile"
 )
 
 // DefaultSegmentSize is the size past which the log starts a new segment.
@@ -210,24 +212,12 @@ func syncFile(path string) error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
 func (w *WAL) createSegment(index int) error {
 	f, err := os.OpenFile(filepath.Join(w.dir, segmentName(index)), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
-	if err := syncDir(w.dir); err != nil {
+	if err := atomicfile.SyncDir(w.dir); err != nil {
 		f.Close()
 		return err
 	}
@@ -307,7 +297,7 @@ func (w *WAL) RemoveThrough(lsn uint64) (int, error) {
 		removed++
 	}
 	if removed > 0 {
-		return removed, syncDir(w.dir)
+		return removed, atomicfile.SyncDir(w.dir)
 	}
 	return 0, nil
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/readout-dev/readout/internal/atomicfile"
 )
 
 // Defaults for Options.
@@ -315,7 +317,7 @@ func (s *Spool) moveToQuarantine(path string) error {
 	if err := os.Rename(path, dst); err != nil {
 		return fmt.Errorf("quarantine %s: %w", filepath.Base(path), err)
 	}
-	return syncDir(s.dir)
+	return atomicfile.SyncDir(s.dir)
 }
 
 // startSegment creates the active segment. Callers hold wmu (or are Open).
@@ -329,7 +331,7 @@ func (s *Spool) startSegment(id uint64) error {
 		f.Close()
 		return fmt.Errorf("write segment %d header: %w", id, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		f.Close()
 		return fmt.Errorf("sync spool dir: %w", err)
 	}

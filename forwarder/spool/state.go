@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/readout-dev/readout/internal/atomicfile"
 )
 
 // Small state files kept beside the segments.
@@ -19,48 +21,6 @@ const (
 	// seqReserve is how many batch seqs one durable floor update covers.
 	seqReserve = 1024
 )
-
-// writeFileAtomic replaces path with data: temp file, fsync, rename, and
-// (when durable) fsync of the directory, so a crash leaves either the old
-// or the new content, never a mix.
-func writeFileAtomic(path string, data []byte, durable bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil && durable {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if durable {
-		return syncDir(dir)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
 
 // LoadForwarderID returns the forwarder id kept in dir, creating and
 // persisting a random one on first use.
@@ -83,7 +43,7 @@ func LoadForwarderID(dir string) ([16]byte, error) {
 	if _, err := rand.Read(id[:]); err != nil {
 		return id, fmt.Errorf("new forwarder id: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(hex.EncodeToString(id[:])+"\n"), true); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(hex.EncodeToString(id[:])+"\n")); err != nil {
 		return id, fmt.Errorf("write forwarder id: %w", err)
 	}
 	return id, nil
@@ -105,5 +65,9 @@ func readUint(path string) uint64 {
 }
 
 func writeUint(path string, v uint64, durable bool) error {
-	return writeFileAtomic(path, []byte(strconv.FormatUint(v, 10)+"\n"), durable)
+	data := []byte(strconv.FormatUint(v, 10) + "\n")
+	if durable {
+		return atomicfile.WriteFile(path, data)
+	}
+	return atomicfile.WriteFileNoSync(path, data)
 }
