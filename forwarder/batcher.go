@@ -145,7 +145,9 @@ func (f *Forwarder) commit(ctx context.Context, group []*batch) {
 			}
 		default:
 			f.m.spoolErrors.Inc()
-			f.log.Error("spool append failed; retrying", zap.Error(err))
+			if f.diskLog.allow() {
+				f.log.Error("spool append failed; retrying every second (logged once a minute; readout_forwarder_spool_write_errors_total counts each)", zap.Error(err))
+			}
 			if !sleepCtx(ctx, time.Second) {
 				return
 			}
@@ -166,7 +168,9 @@ func (f *Forwarder) syncAndAck(ctx context.Context, group []*batch, start time.T
 			break
 		}
 		f.m.spoolErrors.Inc()
-		f.log.Error("spool sync failed; retrying", zap.Error(err))
+		if f.diskLog.allow() {
+			f.log.Error("spool sync failed; retrying every second (logged once a minute)", zap.Error(err))
+		}
 		if !sleepCtx(ctx, time.Second) {
 			return false
 		}

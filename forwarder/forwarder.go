@@ -43,6 +43,8 @@ type Forwarder struct {
 	ready    atomic.Bool
 
 	malformedLog, fullLog, retryLog, rejectLog rateLimit
+	// diskLog keeps a failing disk, retried every second, to one line a minute.
+	diskLog rateLimit
 }
 
 // New opens the spool and the socket. cfg must have passed Validate. A nil
@@ -85,6 +87,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, er
 	for _, r := range []*rateLimit{&f.malformedLog, &f.fullLog, &f.retryLog, &f.rejectLog} {
 		r.interval = time.Second
 	}
+	f.diskLog.interval = time.Minute
 	st := sp.Stats()
 	log.Info("forwarder started", zap.String("socket", cfg.Socket), zap.String("spool", cfg.Spool),
 		zap.String("collector", cfg.Collector), zap.Int("pending_batches", st.Pending), zap.Int64("spool_bytes", st.Bytes))

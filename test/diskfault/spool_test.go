@@ -129,8 +129,6 @@ func TestSpoolDirUnwritable(t *testing.T) {
 	checkTotals(t, ctx, p, tr)
 	checkClean(t, audit(t, ctx, p), tr)
 	t.Run("logged once", func(t *testing.T) {
-		knownBug(t, "the forwarder logs every failed spool append (1 s retry), acked-mark save and segment removal "+
-			"at error level, with no rate limit: 8 lines for one 1 s fault here")
 		checkLoggedOnce(t, p.Forwarder.Log, false, "operation not permitted")
 	})
 }
