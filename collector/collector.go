@@ -149,12 +149,16 @@ func (c *Collector) recover() error {
 	c.m.walTorn.Add(float64(rec.TornTails))
 	c.m.walQuarantined.Add(float64(len(rec.Quarantined)))
 	c.m.replayed.Add(float64(rec.Records))
-	if len(rec.Quarantined) > 0 {
-		c.log.Error("corrupt wal segments quarantined; records after the damage are lost",
-			zap.Strings("copies", rec.Quarantined), zap.Int64("lost_bytes", rec.LostBytes))
+	for _, d := range rec.Damage {
+		if d.Torn {
+			c.log.Warn("truncated a torn wal tail", zap.String("segment", d.Segment), zap.Int64("offset", d.Offset), zap.Error(d.Err))
+			continue
+		}
+		c.log.Error("corrupt wal segment quarantined; records after the damage are lost",
+			zap.String("segment", d.Segment), zap.Int64("offset", d.Offset), zap.String("copy", d.Copy), zap.Error(d.Err))
 	}
-	if rec.TornTails > 0 {
-		c.log.Warn("truncated a torn wal tail", zap.Int64("bytes", rec.LostBytes))
+	if rec.LostBytes > 0 {
+		c.log.Warn("wal bytes cut off at open", zap.Int64("lost_bytes", rec.LostBytes))
 	}
 	if rec.LastLSN > c.applied {
 		c.applied = rec.LastLSN

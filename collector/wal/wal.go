@@ -33,6 +33,16 @@ type Recovery struct {
 	TornTails   int      // records cut short by a crash, truncated away
 	Quarantined []string // paths of copies of segments that were corrupt mid-file
 	LostBytes   int64    // bytes after a damaged record that were cut off
+	Damage      []Damage // where each torn tail or corruption was found
+}
+
+// Damage locates one damaged segment found at open.
+type Damage struct {
+	Segment string // path of the segment in the log
+	Offset  int64  // where the first bad record starts
+	Torn    bool   // a crash's torn tail (truncated), not corruption (quarantined)
+	Copy    string // the quarantined copy, for corruption
+	Err     error
 }
 
 type segment struct {
@@ -150,15 +160,18 @@ func (w *WAL) replaySegment(idx int, last bool, replay func(uint64, []byte) erro
 		// Out-of-order LSN across segments: the segment cannot be trusted.
 		ce.Offset = 0
 	}
-	if !(ce.Torn() && last) {
+	d := Damage{Segment: path, Offset: ce.Offset, Torn: ce.Torn() && last, Err: ce.Err}
+	if !d.Torn {
 		q, qerr := w.quarantine(path, name)
 		if qerr != nil {
 			return seg, fmt.Errorf("%v; quarantine: %w", ce, qerr)
 		}
 		rec.Quarantined = append(rec.Quarantined, q)
+		d.Copy = q
 	} else {
 		rec.TornTails++
 	}
+	rec.Damage = append(rec.Damage, d)
 	rec.LostBytes += int64(len(b)) - ce.Offset
 	if err := os.Truncate(path, ce.Offset); err != nil {
 		return seg, fmt.Errorf("truncate %s at %d: %w", name, ce.Offset, err)
