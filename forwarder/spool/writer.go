@@ -104,7 +104,7 @@ func (s *Spool) write(act *segment, hdr, events []byte) error {
 		if terr := s.wf.Truncate(act.size); terr == nil {
 			s.wf.Seek(act.size, 0)
 		}
-		return fmt.Errorf("append to segment %d: %w", act.id, err)
+		return fmt.Errorf("append to segment %d at offset %d: %w", act.id, act.size, err)
 	}
 	return nil
 }

@@ -84,8 +84,6 @@ func spoolDiskFull(t *testing.T, flags []string) {
 	checkTotals(t, ctx, p, tr)
 	checkClean(t, audit(t, ctx, p), tr)
 	t.Run("logged once", func(t *testing.T) {
-		knownBug(t, "the forwarder logs a failed spool append at error level on every 1 s retry "+
-			"(forwarder/batcher.go), with the segment but not the offset")
 		checkLoggedOnce(t, p.Forwarder.Log, true, "no space left on device")
 	})
 }
