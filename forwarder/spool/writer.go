@@ -104,6 +104,12 @@ func (s *Spool) write(act *segment, hdr, events []byte) error {
 		if terr := s.wf.Truncate(act.size); terr == nil {
 			s.wf.Seek(act.size, 0)
 		}
+		// Seal this segment at the next append: while it stays active it
+		// is never deleted, so on a full disk the batches shipped from it
+		// would free no space and the spool could not recover.
+		s.mu.Lock()
+		s.rotateReq = true
+		s.mu.Unlock()
 		return fmt.Errorf("append to segment %d at offset %d: %w", act.id, act.size, err)
 	}
 	return nil

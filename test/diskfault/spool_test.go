@@ -29,11 +29,11 @@ func TestSpoolDiskFull(t *testing.T) {
 		bug   string
 	}{
 		{"small segments", []string{"--spool-segment-bytes", "131072"}, ""},
-		// The whole 1 MiB fits in the one active segment, which is never
-		// rotated (rotation waits for --spool-max-bytes), so shipping its
-		// batches frees no space and appends fail forever.
-		{"default segment size", nil, "a spool whose disk fills inside its active segment never recovers: " +
-			"the segment is rotated only at --spool-segment-bytes or --spool-max-bytes, so shipped batches free no space"},
+		// The whole 1 MiB fits in the one active segment. A failed append
+		// now seals it so that shipping frees its space, and some runs
+		// recover; others still end with batches stuck in the spool.
+		{"default segment size", nil, "a spool whose disk fills inside its active segment does not always recover: " +
+			"sealing the segment after a failed append helps, but in about two runs of three the drain still times out with batches left"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.bug != "" {
