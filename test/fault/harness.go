@@ -7,7 +7,6 @@ package fault
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,44 +19,12 @@ import (
 	"github.com/readout-dev/readout/internal/pipeline"
 )
 
-// RepoRoot walks up from the working directory to the folder holding
-// go.mod, so tests in any folder below it find the module.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// BuildBinaries builds every command into a fresh temporary folder and
-// returns it; the caller removes it.
-func BuildBinaries() (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "readout-fault-bin-")
-	if err != nil {
-		return "", err
-	}
-	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/...")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("build binaries: %w\n%s", err, out)
-	}
-	return dir, nil
-}
+// RepoRoot and BuildBinaries are the shared ones; kept here so the fault
+// and soak tests read as before.
+var (
+	RepoRoot      = pipeline.RepoRoot
+	BuildBinaries = pipeline.BuildBinaries
+)
 
 // Line is one line loadgen wrote on stderr and when it arrived.
 type Line struct {
