@@ -22,9 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/readout-dev/readout/collector"
+	"github.com/readout-dev/readout/internal/daemon"
 )
 
 const usage = `Usage: collector --listen HOST:PORT --data DIR --out DIR [flags]
@@ -134,31 +134,8 @@ func parseFlags(args []string) (*options, error) {
 	return o, nil
 }
 
-// warnReadableByOthers warns when a secret's file can be read by every
-// user of the machine. It is a warning, not an error: the file may sit in a
-// directory nobody else can enter.
-func warnReadableByOthers(log *zap.Logger, flag, path string) {
-	if path == "" {
-		return
-	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
-		log.Warn(flag+" is readable by all users; chmod o-r it", zap.String("path", path))
-	}
-}
-
 // oneLine keeps a configuration error on one line of stderr.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-func newLogger(level string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level: %v", err)
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	zc.Sampling = nil // error logs are already rate-limited where they repeat
-	return zc.Build()
-}
 
 func run(args []string) int {
 	o, err := parseFlags(args)
@@ -169,14 +146,14 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "collector: "+err.Error())
 		return exitConfig
 	}
-	log, err := newLogger(o.logLevel)
+	log, err := daemon.NewLogger(o.logLevel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "collector: "+err.Error())
 		return exitConfig
 	}
 	defer log.Sync()
-	warnReadableByOthers(log, "--token-file", o.tokenFile)
-	warnReadableByOthers(log, "--tls-key", o.cfg.TLSKey)
+	daemon.WarnIfWorldReadable(log, "--token-file", o.tokenFile)
+	daemon.WarnIfWorldReadable(log, "--tls-key", o.cfg.TLSKey)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

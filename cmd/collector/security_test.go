@@ -103,18 +103,18 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// daemon is one run of the collector binary with its stderr kept.
-type daemon struct {
+// collectorProc is one run of the collector binary with its stderr kept.
+type collectorProc struct {
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
 	done   chan error
 	ops    string
 }
 
-func startDaemon(t *testing.T, args ...string) *daemon {
+func startDaemon(t *testing.T, args ...string) *collectorProc {
 	t.Helper()
 	ops := freeAddr(t)
-	d := &daemon{stderr: new(bytes.Buffer), done: make(chan error, 1), ops: ops}
+	d := &collectorProc{stderr: new(bytes.Buffer), done: make(chan error, 1), ops: ops}
 	d.cmd = exec.Command(collectorBinary(t), append([]string{"--data", t.TempDir(), "--out", t.TempDir(),
 		"--metrics-addr", ops, "--log-level", "debug"}, args...)...)
 	d.cmd.Stderr = d.stderr // read only after the process has exited
@@ -142,7 +142,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 }
 
 // stop sends SIGTERM and returns everything the process logged.
-func (d *daemon) stop(t *testing.T) string {
+func (d *collectorProc) stop(t *testing.T) string {
 	t.Helper()
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -156,7 +156,7 @@ func (d *daemon) stop(t *testing.T) string {
 	return d.stderr.String()
 }
 
-func (d *daemon) metrics(t *testing.T) string {
+func (d *collectorProc) metrics(t *testing.T) string {
 	t.Helper()
 	resp, err := http.Get("http://" + d.ops + "/metrics")
 	if err != nil {

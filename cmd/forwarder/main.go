@@ -22,10 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/readout-dev/readout/forwarder"
 	"github.com/readout-dev/readout/forwarder/ship"
+	"github.com/readout-dev/readout/internal/daemon"
 )
 
 func main() {
@@ -126,19 +126,6 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-func newLogger(level string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	// Per-frame messages are rate-limited where they are logged; sampling
-	// would also drop the ones that must never be lost.
-	zc.Sampling = nil
-	return zc.Build()
-}
-
 func run(args []string, stderr io.Writer) int {
 	o, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -148,17 +135,13 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "forwarder: %v\n", err)
 		return 2
 	}
-	log, err := newLogger(o.logLevel)
+	log, err := daemon.NewLogger(o.logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "forwarder: %v\n", err)
 		return 2
 	}
 	defer log.Sync()
-	if fi, err := os.Stat(o.tokenFile); o.tokenFile != "" && err == nil && fi.Mode().Perm()&0o004 != 0 {
-		// A warning, not an error: the file may sit in a directory nobody
-		// else can enter.
-		log.Warn("--token-file is readable by all users; chmod o-r it", zap.String("path", o.tokenFile))
-	}
+	daemon.WarnIfWorldReadable(log, "--token-file", o.tokenFile)
 	o.cfg.RootCAs = o.rootCAs
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
