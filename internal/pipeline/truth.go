@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+
+	"github.com/readout-dev/readout/emitter"
 )
 
 // Totals are the additive measures loadgen's truth file and `readout query`
@@ -24,9 +26,24 @@ type Totals struct {
 
 // Truth is loadgen's --truth file: what its emitters report as sent.
 type Truth struct {
-	Total   Totals            `json:"total"`
-	ByModel map[string]Totals `json:"by_model"`
-	Emitter json.RawMessage   `json:"emitter"`
+	Events   int               `json:"events"`
+	Total    Totals            `json:"total"`
+	ByModel  map[string]Totals `json:"by_model"`
+	Emitter  StatsSum          `json:"emitter"`
+	Emitters []emitter.Stats   `json:"emitters"`
+}
+
+// StatsSum is the truth's "emitter" object: the fleet's stats added up.
+type StatsSum struct {
+	Emitters        int                `json:"emitters"`
+	Emitted         uint64             `json:"emitted"`
+	Sent            uint64             `json:"sent"`
+	Dropped         uint64             `json:"dropped"`
+	Queued          uint64             `json:"queued"`
+	DroppedByReason emitter.DropCounts `json:"dropped_by_reason"`
+	Replayed        uint64             `json:"replayed"`
+	ConnectErrors   uint64             `json:"connect_errors"`
+	ClosedAcked     int                `json:"closed_acked"`
 }
 
 // ReadTruth parses a truth file.

@@ -137,8 +137,8 @@ func checkLoggedOnce(t *testing.T, path string, withOffset bool, subs ...string)
 	}
 }
 
-// truthFile is the part of loadgen's --truth file these tests read beyond
-// pipeline.Truth: the emitters' ids and drops.
+// truthFile is loadgen's --truth file with the emitters' drops and ids at
+// hand.
 type truthFile struct {
 	*pipeline.Truth
 	Drops    uint64
@@ -151,24 +151,9 @@ func readTruth(t *testing.T, path string) truthFile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var extra struct {
-		Emitter struct {
-			Dropped uint64 `json:"dropped"`
-		} `json:"emitter"`
-		Emitters []struct {
-			ID string `json:"emitter_id"`
-		} `json:"emitters"`
-	}
-	if err := json.Unmarshal(b, &extra); err != nil {
-		t.Fatal(err)
-	}
-	out := truthFile{Truth: tr, Drops: extra.Emitter.Dropped}
-	for _, e := range extra.Emitters {
-		out.Emitters = append(out.Emitters, e.ID)
+	out := truthFile{Truth: tr, Drops: tr.Emitter.Dropped}
+	for _, e := range tr.Emitters {
+		out.Emitters = append(out.Emitters, e.EmitterID.String())
 	}
 	return out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -12,41 +11,14 @@ import (
 	"github.com/readout-dev/readout/internal/pipeline"
 )
 
-// Truth is loadgen's --truth file with the per-emitter stats the audit is
-// checked against.
-type Truth struct {
-	Events   int                        `json:"events"`
-	Total    pipeline.Totals            `json:"total"`
-	ByModel  map[string]pipeline.Totals `json:"by_model"`
-	Emitter  StatsSum                   `json:"emitter"`
-	Emitters []emitter.Stats            `json:"emitters"`
-}
-
-// StatsSum is the truth's "emitter" object: the fleet's stats added up.
-type StatsSum struct {
-	Emitters        int                `json:"emitters"`
-	Emitted         uint64             `json:"emitted"`
-	Sent            uint64             `json:"sent"`
-	Dropped         uint64             `json:"dropped"`
-	Queued          uint64             `json:"queued"`
-	DroppedByReason emitter.DropCounts `json:"dropped_by_reason"`
-	Replayed        uint64             `json:"replayed"`
-	ConnectErrors   uint64             `json:"connect_errors"`
-	ClosedAcked     int                `json:"closed_acked"`
-}
+// The truth file's types and reader are the shared ones.
+type (
+	Truth    = pipeline.Truth
+	StatsSum = pipeline.StatsSum
+)
 
 // ReadTruth parses a truth file.
-func ReadTruth(path string) (*Truth, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read truth: %w", err)
-	}
-	var t Truth
-	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("parse truth %s: %w", path, err)
-	}
-	return &t, nil
-}
+var ReadTruth = pipeline.ReadTruth
 
 // AuditRow is one emitter of `readout audit --format json`.
 type AuditRow struct {
