@@ -28,7 +28,6 @@ type progress struct {
 	out       io.Writer
 	tty       bool
 	want      int64
-	first     sample
 	last      sample
 	lastPrint time.Time
 }
@@ -41,7 +40,7 @@ func newProgress(out io.Writer, want int64) *progress {
 		}
 	}
 	now := time.Now()
-	return &progress{out: out, tty: tty, want: want, first: sample{at: now}, last: sample{at: now}}
+	return &progress{out: out, tty: tty, want: want, last: sample{at: now}}
 }
 
 func (p *progress) update(pl *pipeline.Pipeline) {
