@@ -152,6 +152,12 @@ func run(args []string) int {
 		return exitConfig
 	}
 	defer log.Sync()
+	// Take SIGTERM from the first moment anything can see us (/readyz,
+	// the ingest port): a signal that arrives during recovery is kept and
+	// answered with a clean shutdown once started, never the default kill.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	daemon.WarnIfWorldReadable(log, "--token-file", o.tokenFile)
 	daemon.WarnIfWorldReadable(log, "--tls-key", o.cfg.TLSKey)
 	reg := prometheus.NewRegistry()
@@ -222,8 +228,6 @@ func run(args []string) int {
 		zap.String("data", o.cfg.DataDir), zap.String("out", o.cfg.OutDir), zap.Duration("window", o.cfg.Window),
 		zap.Bool("auth", o.cfg.Token != ""), zap.Bool("tls", o.tls != nil))
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	status := 0
 	select {
 	case s := <-sig:

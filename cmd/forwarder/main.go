@@ -141,6 +141,10 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	defer log.Sync()
+	// Take SIGTERM before the socket or /readyz exist, so an early signal
+	// means a clean drain rather than the default kill.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	daemon.WarnIfWorldReadable(log, "--token-file", o.tokenFile)
 	o.cfg.RootCAs = o.rootCAs
 	reg := prometheus.NewRegistry()
@@ -169,8 +173,6 @@ func run(args []string, stderr io.Writer) int {
 			}
 		}()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	err = fwd.Run(ctx)
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
