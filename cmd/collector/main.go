@@ -56,6 +56,7 @@ func main() {
 type options struct {
 	cfg         collector.Config
 	metricsAddr string
+	pprof       bool
 	tokenFile   string
 	logLevel    string
 	tls         *tls.Config // nil serves plain HTTP
@@ -84,6 +85,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&c.DedupeTTL, "dedupe-ttl", collector.DefaultDedupeTTL, "forget an emitter's seqs after this long without arrivals")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "accept batches without a token on a non-loopback --listen")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "HOST:PORT for /metrics, /healthz and /readyz (off when empty)")
+	fs.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr")
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the bearer token forwarders must send")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain file; with --tls-key, serve HTTPS on --listen")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
@@ -204,7 +206,11 @@ func run(args []string) int {
 	c.Start()
 	var ops *http.Server
 	if opsLn != nil {
-		ops = &http.Server{Handler: c.OpsHandler(reg), ReadHeaderTimeout: 10 * time.Second}
+		h := c.OpsHandler(reg)
+		if o.pprof {
+			h = daemon.WithPprof(h)
+		}
+		ops = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		go ops.Serve(opsLn)
 	}
 	srv := &http.Server{

@@ -41,6 +41,7 @@ type options struct {
 	caFile      string
 	rootCAs     *x509.CertPool // from --ca-file; nil means the system roots
 	metricsAddr string
+	pprof       bool
 	logLevel    string
 }
 
@@ -81,6 +82,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM/SIGINT, keep shipping for at most this long; the rest stays spooled")
 	fs.DurationVar(&c.DrainGrace, "drain-grace", c.DrainGrace, "on SIGTERM/SIGINT, keep reading open connections for this long")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "`host:port` serving /metrics, /healthz and /readyz; empty serves none")
+	fs.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -166,7 +168,11 @@ func run(args []string, stderr io.Writer) int {
 	}
 	var srv *http.Server
 	if mln != nil {
-		srv = &http.Server{Handler: fwd.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+		h := fwd.Handler(reg)
+		if o.pprof {
+			h = daemon.WithPprof(h)
+		}
+		srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := srv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics server", zap.Error(err))

@@ -1,8 +1,12 @@
 package daemon
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -38,5 +42,35 @@ func TestWarnIfWorldReadable(t *testing.T) {
 		if got := logs.Len() == 1; got != tc.warn {
 			t.Fatalf("mode %o: warned %v; want %v", tc.mode, got, tc.warn)
 		}
+	}
+}
+
+func TestWithPprof(t *testing.T) {
+	ops := http.NewServeMux()
+	ops.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "m\n") })
+	for _, tc := range []struct {
+		name    string
+		h       http.Handler
+		path    string
+		want    int
+		contain string
+	}{
+		{"ops still served", WithPprof(ops), "/metrics", 200, "m"},
+		{"profiler index", WithPprof(ops), "/debug/pprof/", 200, "goroutine"},
+		{"off by default", ops, "/debug/pprof/", 404, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.h)
+			defer srv.Close()
+			resp, err := http.Get(srv.URL + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want || !strings.Contains(string(body), tc.contain) {
+				t.Errorf("GET %s: %d %q; want %d containing %q", tc.path, resp.StatusCode, body, tc.want, tc.contain)
+			}
+		})
 	}
 }
