@@ -74,6 +74,11 @@ func (c *Collector) serveBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, herr := c.readBatch(w, r)
+	if req != nil {
+		// Whatever the verdict, the ingest loop no longer reads the body
+		// once the handler has it.
+		defer req.release()
+	}
 	if herr != nil {
 		if herr.reason != "" {
 			c.m.rejected.WithLabelValues(herr.reason).Inc()
@@ -171,24 +176,32 @@ func (c *Collector) readBatch(w http.ResponseWriter, r *http.Request) (*request,
 	if err != nil {
 		return nil, bodyError(err, limit)
 	}
+	bufs := [2][]byte{raw}
+	fail := func(herr *httpError) (*request, *httpError) {
+		putBody(bufs[0])
+		putBody(bufs[1])
+		return nil, herr
+	}
 	body := raw
 	switch enc := strings.TrimSpace(strings.ToLower(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "zstd":
 		body, err = unzstd(raw, limit)
 		if err != nil {
-			return nil, bodyError(err, limit)
+			return fail(bodyError(err, limit))
 		}
+		bufs[1] = body
 	default:
-		return nil, &httpError{code: http.StatusUnsupportedMediaType, msg: "unsupported Content-Encoding " + strconv.Quote(enc)}
+		return fail(&httpError{code: http.StatusUnsupportedMediaType, msg: "unsupported Content-Encoding " + strconv.Quote(enc)})
 	}
 	if herr := checkWhole(body, limit); herr != nil {
-		return nil, herr
+		return fail(herr)
 	}
 	req, err := decodeBatchBody(body)
 	if err != nil {
-		return nil, &httpError{code: http.StatusBadRequest, reason: invalidReason(err), msg: "malformed batch: " + oneLine(err.Error())}
+		return fail(&httpError{code: http.StatusBadRequest, reason: invalidReason(err), msg: "malformed batch: " + oneLine(err.Error())})
 	}
+	req.bufs = bufs
 	return req, nil
 }
 
@@ -220,21 +233,54 @@ func bodyError(err error, limit int64) *httpError {
 	return &httpError{code: http.StatusBadRequest, reason: "body", msg: "cannot read body: " + oneLine(err.Error())}
 }
 
-// A size hint (Content-Length, or a guess) sizes the buffer once: growing it
-// by doubling was a quarter of the collector's CPU in a profile.
+// readLimited reads all of r into a buffer from bodyPool; more than limit
+// bytes is errTooLarge. A size hint (Content-Length, or a guess) sizes the
+// buffer once: growing it by doubling was a quarter of the collector's CPU
+// in a profile.
 func readLimited(r io.Reader, limit, hint int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if hint > 0 {
-		buf.Grow(int(min(hint, limit) + bytes.MinRead))
+	r = io.LimitReader(r, limit+1)
+	buf := getBody(int(min(max(hint, 0), limit)) + bytes.MinRead)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case int64(len(buf)) > limit:
+			putBody(buf)
+			return nil, errTooLarge
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			putBody(buf)
+			return nil, err
+		}
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
+}
+
+// bodyPool recycles request bodies and their decompressed form once the
+// batch has its verdict: a fresh buffer of a MiB or more per batch cost its
+// zeroing, and the garbage collector its scanning, on every request.
+var bodyPool sync.Pool // of *[]byte
+
+// maxPooledBody keeps a burst of huge bodies from staying pinned in memory.
+const maxPooledBody = 16 << 20
+
+func getBody(n int) []byte {
+	if p, ok := bodyPool.Get().(*[]byte); ok {
+		if cap(*p) >= n {
+			return (*p)[:0]
+		}
+		bodyPool.Put(p)
 	}
-	if n > limit {
-		return nil, errTooLarge
+	return make([]byte, 0, n)
+}
+
+func putBody(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxPooledBody {
+		bodyPool.Put(&b)
 	}
-	return buf.Bytes(), nil
 }
 
 // unzstd decompresses at most limit bytes: a small body that expands

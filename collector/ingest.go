@@ -18,7 +18,17 @@ type request struct {
 	batch  wire.Batch
 	events []eventID // what dedupe needs of each event, aligned with frames
 	frames [][]byte
-	status chan int // the HTTP status to answer
+	status chan int  // the HTTP status to answer
+	bufs   [2][]byte // pooled buffers the frames alias: the body and its decompressed form
+}
+
+// release returns the request's buffers to the pool. Only after the verdict:
+// until then the ingest loop may read the frames.
+func (r *request) release() {
+	putBody(r.bufs[0])
+	putBody(r.bufs[1])
+	r.bufs = [2][]byte{}
+	clear(r.frames)
 }
 
 // eventID is the part of a decoded event the ingest loop dedupes on. The
