@@ -76,6 +76,21 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				s.Name, a.Emitters, a.Sent, a.Received, s.Dropped, a.Duplicates, a.Unexplained)
 		}
 	}
+	if e2e != nil && r.Machine.CPUs > 0 {
+		var total, pipeline float64
+		for _, p := range e2e.Procs {
+			total += p.CPUPerMillion
+			if p.Process != harnessName {
+				pipeline += p.CPUPerMillion
+			}
+		}
+		if pipeline > 0 {
+			fmt.Fprintf(&b, "- CPU budget end to end: loadgen, forwarder and collector together spent %.2f CPU s per 1M events (%.2f with the harness's relay); "+
+				"on %d CPUs that caps the pipeline at %s events/s if it had every cycle (%s with the relay's share).\n",
+				pipeline, total, r.Machine.CPUs, numfmt.Thousands(float64(r.Machine.CPUs)*1e6/pipeline),
+				numfmt.Thousands(float64(r.Machine.CPUs)*1e6/total))
+		}
+	}
 	if em != nil && dr != nil {
 		slow, ratio := "the emitter hop", dr.EventsPerSec/em.EventsPerSec
 		if dr.EventsPerSec < em.EventsPerSec {
@@ -101,6 +116,8 @@ How to read it:
 - The emitter hop runs with the collector down, so the forwarder only ingests and spools (its failed
   ship attempts cost little). The forwarder-to-collector hop starts a fresh forwarder on that full spool:
   its CPU includes opening the spool.
+- The harness (relay) row is this benchmark's own process, mostly the relay decoding every batch to count
+  it: CPU the measured pipeline did not get.
 - 2 CPUs shared by loadgen, forwarder, collector and the harness: end to end, the processes compete, so
   events/s end to end is below either hop alone. CPU seconds per event are steadier than wall time on a
   busy machine; compare ratios.

@@ -90,6 +90,10 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if err != nil {
 		return err
 	}
+	h0, err := forwarding.ReadCPU(os.Getpid())
+	if err != nil {
+		return err
+	}
 	lg, err := startLoadgen(cfg.Bin, pl.Dir, pl.Socket, cfg.Events, cfg.Emitters, cfg.Rate, cfg.Seed)
 	if err != nil {
 		return err
@@ -106,6 +110,10 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if err != nil {
 		return err
 	}
+	harness, err := forwarding.ReadUsage(os.Getpid())
+	if err != nil {
+		return err
+	}
 	s.WallSeconds = relay.ReachedAt().Sub(lg.start).Seconds()
 	s.EventsPerSec = float64(cfg.Events) / s.WallSeconds
 	// loadgen ends once its emitters' last events are acknowledged, which
@@ -118,7 +126,8 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if lg.err != nil {
 		return fmt.Errorf("loadgen: %w (log %s)", lg.err, filepath.Join(pl.Dir, "loadgen.log"))
 	}
-	s.Procs = []Usage{lg.usage(cfg.Events), procUsage("forwarder", fwd, f0, cfg.Events), procUsage("collector", col, c0, cfg.Events)}
+	s.Procs = []Usage{lg.usage(cfg.Events), procUsage("forwarder", fwd, f0, cfg.Events), procUsage("collector", col, c0, cfg.Events),
+		procUsage(harnessName, harness, h0, cfg.Events)}
 	if _, dropped, err := lg.stats(); err == nil {
 		s.Dropped = dropped
 	} else {
@@ -237,6 +246,10 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	if err != nil {
 		return err
 	}
+	h0, err := forwarding.ReadCPU(os.Getpid())
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	if err := pl.StartForwarder(ctx); err != nil {
 		return fmt.Errorf("start the second forwarder: %w", err)
@@ -254,9 +267,14 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	if err != nil {
 		return err
 	}
+	harness, err := forwarding.ReadUsage(os.Getpid())
+	if err != nil {
+		return err
+	}
 	dr.WallSeconds = relay.ReachedAt().Sub(start).Seconds()
 	dr.EventsPerSec = float64(want) / dr.WallSeconds
-	dr.Procs = []Usage{procUsage("forwarder", fwd2, 0, cfg.Events), procUsage("collector", col, c0, cfg.Events)}
+	dr.Procs = []Usage{procUsage("forwarder", fwd2, 0, cfg.Events), procUsage("collector", col, c0, cfg.Events),
+		procUsage(harnessName, harness, h0, cfg.Events)}
 	dr.OutBytesPerEvent = float64(relay.Up.Load()) / float64(want)
 	if n, ok := pipeline.Metric(pl.CollectorMetrics, acceptedMetric); ok {
 		dr.CollectorAccepted = int64(n)
@@ -264,6 +282,10 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	fmt.Fprintf(cfg.Log, "  %d events in %.2fs: %.0f events/s\n", want, dr.WallSeconds, dr.EventsPerSec)
 	return finish(ctx, pl, dr)
 }
+
+// harnessName labels this process's own CPU over a stage: mostly the batch
+// relay, which shares the machine's CPUs with the pipeline it measures.
+const harnessName = "harness (relay)"
 
 func procUsage(name string, u forwarding.Usage, cpu0 time.Duration, events int) Usage {
 	cpu := (u.CPU - cpu0).Seconds()
