@@ -14,9 +14,11 @@ func sampleReport() *Report {
 	audit := &forwarding.Audit{Emitters: 4, Sent: 1000, Received: 1000}
 	return &Report{Date: time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC), Command: "go run ./bench/cmd/pipelinebench --events 1000",
 		Machine: forwarding.Machine{CPUs: 2, CPUModel: "AMD EPYC", Kernel: "6.1", Go: "go1.26"}, Events: 1000, Emitters: 4,
+		DiskBytesPerSec: 50e6,
 		Stages: []Stage{
 			{Key: StageEndToEnd, Name: "loadgen to forwarder to collector", Events: 1000, WallSeconds: 0.01, EventsPerSec: 100000,
-				Procs: []Usage{{Process: "loadgen", CPUSeconds: 0.002, CPUPerMillion: 2}, {Process: "forwarder", CPUSeconds: 0.003, CPUPerMillion: 3, PeakRSSMiB: 40},
+				Procs: []Usage{{Process: "loadgen", CPUSeconds: 0.002, CPUPerMillion: 2}, {Process: "forwarder", CPUSeconds: 0.003, CPUPerMillion: 3, PeakRSSMiB: 40, DiskWritePerEvent: 100},
+					{Process: "collector", DiskWritePerEvent: 150},
 					{Process: harnessName, CPUPerMillion: 5}},
 				InBytesPerEvent: 265, OutBytesPerEvent: 45.2, Audit: audit},
 			{Key: StageEmitter, Name: "emitter hop", Events: 1000, WallSeconds: 0.004, EventsPerSec: 250000,
@@ -35,7 +37,7 @@ func TestWriteMarkdown(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"| loadgen to forwarder to collector | 100,000 | 0.01 | loadgen | 0.00 | 2.00 | 0.0 |",
-		"|  |  |  | forwarder | 0.00 | 3.00 | 40.0 |",
+		"|  |  |  | forwarder | 0.00 | 3.00 | 40.0 | 100 |",
 		"265 bytes per event from the emitters",
 		"45.2 bytes per event from the forwarder",
 		"sent 1000, received 1000, emitter drops 0, duplicates 0, unexplained 0",
@@ -43,6 +45,9 @@ func TestWriteMarkdown(t *testing.T) {
 		"End to end runs at 80% of the slower hop alone",
 		"Machine: 2 CPUs, AMD EPYC, Linux 6.1, go1.26",
 		"as fast as it can",
+		// 50 MB/s / 250 bytes per event.
+		"sent 250 bytes per event to storage",
+		"the probe measured 50.0 MB/s of fsynced writes on this machine, which caps sustained throughput at 200,000 events/s",
 		// 2 CPUs / 5 s per 1M (10 with the relay).
 		"together spent 5.00 CPU s per 1M events (10.00 with the harness's relay); on 2 CPUs that caps the pipeline at 400,000 events/s if it had every cycle (200,000 with",
 	} {

@@ -23,6 +23,9 @@ type Usage struct {
 	CPUSeconds    float64 `json:"cpu_seconds"`
 	CPUPerMillion float64 `json:"cpu_seconds_per_million_events"`
 	PeakRSSMiB    float64 `json:"peak_rss_mib"`
+	// DiskWritePerEvent is write_bytes from /proc/PID/io over the stage
+	// per event: what the process sent to storage (spool, WAL, files).
+	DiskWritePerEvent float64 `json:"disk_write_bytes_per_event"`
 }
 
 // Stage is one measured interval.
@@ -57,9 +60,12 @@ type Report struct {
 	Emitters int                `json:"emitters"`
 	Rate     float64            `json:"rate"` // events/s asked of loadgen; 0 as fast as it can
 	// Load averages (1, 5, 15 min) before and after the run.
-	LoadBefore string  `json:"load_average_before,omitempty"`
-	LoadAfter  string  `json:"load_average_after,omitempty"`
-	Stages     []Stage `json:"stages"`
+	LoadBefore string `json:"load_average_before,omitempty"`
+	LoadAfter  string `json:"load_average_after,omitempty"`
+	// DiskBytesPerSec is what a probe measured before the stages: 4 MiB
+	// writes to the work folder, each fsynced. 0 when not probed.
+	DiskBytesPerSec float64 `json:"disk_fsynced_bytes_per_second,omitempty"`
+	Stages          []Stage `json:"stages"`
 }
 
 // Failed reports whether any stage failed.

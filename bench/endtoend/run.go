@@ -94,6 +94,10 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if err != nil {
 		return err
 	}
+	w0, err := ioStart(pl.Forwarder, pl.Collector)
+	if err != nil {
+		return err
+	}
 	lg, err := startLoadgen(cfg.Bin, pl.Dir, pl.Socket, cfg.Events, cfg.Emitters, cfg.Rate, cfg.Seed)
 	if err != nil {
 		return err
@@ -114,6 +118,10 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if err != nil {
 		return err
 	}
+	w1, err := ioStart(pl.Forwarder, pl.Collector)
+	if err != nil {
+		return err
+	}
 	s.WallSeconds = relay.ReachedAt().Sub(lg.start).Seconds()
 	s.EventsPerSec = float64(cfg.Events) / s.WallSeconds
 	// loadgen ends once its emitters' last events are acknowledged, which
@@ -128,6 +136,7 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	}
 	s.Procs = []Usage{lg.usage(cfg.Events), procUsage("forwarder", fwd, f0, cfg.Events), procUsage("collector", col, c0, cfg.Events),
 		procUsage(harnessName, harness, h0, cfg.Events)}
+	setDiskWrites(s.Procs[1:3], w0, w1, cfg.Events)
 	if _, dropped, err := lg.stats(); err == nil {
 		s.Dropped = dropped
 	} else {
@@ -203,6 +212,10 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	if err != nil {
 		return err
 	}
+	fw0, err := ioStart(pl.Forwarder)
+	if err != nil {
+		return err
+	}
 	lg, err := startLoadgen(cfg.Bin, pl.Dir, pl.Socket, cfg.Events, cfg.Emitters, cfg.Rate, cfg.Seed)
 	if err != nil {
 		return err
@@ -215,12 +228,17 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	if err != nil {
 		return err
 	}
+	fw1, err := ioStart(pl.Forwarder)
+	if err != nil {
+		return err
+	}
 	if lg.err != nil {
 		return fmt.Errorf("loadgen: %w (log %s)", lg.err, filepath.Join(pl.Dir, "loadgen.log"))
 	}
 	em.WallSeconds = lg.endedAt.Sub(lg.start).Seconds()
 	em.EventsPerSec = float64(cfg.Events) / em.WallSeconds
 	em.Procs = []Usage{lg.usage(cfg.Events), procUsage("forwarder", fwd, f0, cfg.Events)}
+	setDiskWrites(em.Procs[1:], fw0, fw1, cfg.Events)
 	_, dropped, err := lg.stats()
 	if err != nil {
 		return err
@@ -250,6 +268,10 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	if err != nil {
 		return err
 	}
+	cw0, err := ioStart(pl.Collector)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	if err := pl.StartForwarder(ctx); err != nil {
 		return fmt.Errorf("start the second forwarder: %w", err)
@@ -271,16 +293,44 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	if err != nil {
 		return err
 	}
+	dw1, err := ioStart(pl.Forwarder, pl.Collector)
+	if err != nil {
+		return err
+	}
 	dr.WallSeconds = relay.ReachedAt().Sub(start).Seconds()
 	dr.EventsPerSec = float64(want) / dr.WallSeconds
 	dr.Procs = []Usage{procUsage("forwarder", fwd2, 0, cfg.Events), procUsage("collector", col, c0, cfg.Events),
 		procUsage(harnessName, harness, h0, cfg.Events)}
+	// The second forwarder's writes count from its start, like its CPU.
+	setDiskWrites(dr.Procs[:2], []int64{0, cw0[0]}, dw1, cfg.Events)
 	dr.OutBytesPerEvent = float64(relay.Up.Load()) / float64(want)
 	if n, ok := pipeline.Metric(pl.CollectorMetrics, acceptedMetric); ok {
 		dr.CollectorAccepted = int64(n)
 	}
 	fmt.Fprintf(cfg.Log, "  %d events in %.2fs: %.0f events/s\n", want, dr.WallSeconds, dr.EventsPerSec)
 	return finish(ctx, pl, dr)
+}
+
+// ioStart records the write_bytes of processes at the start of a stage.
+func ioStart(procs ...*pipeline.Process) ([]int64, error) {
+	w := make([]int64, len(procs))
+	for i, p := range procs {
+		var err error
+		if w[i], err = readWriteBytes(p.Pid()); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// setDiskWrites fills DiskWritePerEvent of us from write_bytes counts
+// at the start (w0) and end (w1) of a stage.
+func setDiskWrites(us []Usage, w0, w1 []int64, events int) {
+	for i := range us {
+		if events > 0 {
+			us[i].DiskWritePerEvent = float64(w1[i]-w0[i]) / float64(events)
+		}
+	}
 }
 
 // harnessName labels this process's own CPU over a stage: mostly the batch

@@ -50,6 +50,7 @@ type config struct {
 	keep     bool
 	fwdFlags string
 	colFlags string
+	probe    int64 // bytes the disk probe writes; 0 skips it
 }
 
 func parse(args []string, stderr io.Writer) (*config, error) {
@@ -71,12 +72,17 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs, spool, WAL, output)")
 	fs.StringVar(&c.fwdFlags, "forwarder-flags", "", "extra forwarder flags, space-separated")
 	fs.StringVar(&c.colFlags, "collector-flags", "", "extra collector flags, space-separated")
+	probeMiB := fs.Int64("disk-probe-mib", 256, "MiB to write (4 MiB at a time, each fsynced) to measure the disk before the run; 0 skips the probe")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if *probeMiB < 0 {
+		return nil, errors.New("--disk-probe-mib must not be negative")
+	}
+	c.probe = *probeMiB << 20
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	switch {
@@ -88,6 +94,9 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		c.events = int(c.rate * c.duration.Seconds())
 	case c.quick && !explicit["events"]:
 		c.events = 200_000
+	}
+	if c.quick && !explicit["disk-probe-mib"] {
+		c.probe = 64 << 20
 	}
 	if c.events < c.emitters || c.emitters <= 0 || c.timeout <= 0 {
 		return nil, errors.New("--emitters and --timeout must be positive, and --events at least --emitters")
@@ -155,6 +164,12 @@ func bench(ctx context.Context, c *config, command string, out io.Writer) (*endt
 	for _, b := range []string{"forwarder", "collector", "loadgen", "readout"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			return nil, fmt.Errorf("%s binary missing from %s", b, bin)
+		}
+	}
+	if c.probe > 0 {
+		fmt.Fprintf(log, "disk probe: %d MiB in fsynced 4 MiB writes\n", c.probe>>20)
+		if rep.DiskBytesPerSec, err = endtoend.ProbeDisk(work, c.probe); err != nil {
+			return nil, err
 		}
 	}
 	rep.LoadBefore = numfmt.LoadAverage()
