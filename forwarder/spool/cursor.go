@@ -29,6 +29,17 @@ func (s *Spool) Next(ctx context.Context) (Record, error) {
 			return Record{}, ErrClosed
 		}
 		seg := s.cursorSegment()
+		if seg == nil {
+			// Past the last segment, which was sealed: wait for the next.
+			ch := s.changed
+			s.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return Record{}, ctx.Err()
+			case <-ch:
+			}
+			continue
+		}
 		if seg.corrupt && seg.sealed {
 			s.quarantineLocked(seg)
 			s.mu.Unlock()
@@ -44,8 +55,11 @@ func (s *Spool) Next(ctx context.Context) (Record, error) {
 			}
 			return rec, nil
 		}
-		if seg.sealed && s.curOff >= seg.size && seg != s.active() {
-			s.advanceLocked()
+		if seg.sealed && s.curOff >= seg.size {
+			// Past it even when no next segment exists yet (the disk is
+			// full): it can then be deleted once released, which is
+			// what frees the space for the next one.
+			s.advanceLocked(seg)
 			s.mu.Unlock()
 			continue
 		}
@@ -60,7 +74,8 @@ func (s *Spool) Next(ctx context.Context) (Record, error) {
 }
 
 // cursorSegment returns the segment under the cursor, moving the cursor to
-// the next one when its segment has gone. Callers hold mu.
+// the next one when its segment has gone, or nil when the cursor is past
+// every segment. Callers hold mu.
 func (s *Spool) cursorSegment() *segment {
 	for _, seg := range s.segs {
 		if seg.id == s.curSeg {
@@ -71,9 +86,7 @@ func (s *Spool) cursorSegment() *segment {
 			return seg
 		}
 	}
-	seg := s.active()
-	s.curSeg, s.curOff = seg.id, int64(headerSize)
-	return seg
+	return nil
 }
 
 // readAtCursor reads the record at the cursor; it is entered with mu held
@@ -133,14 +146,10 @@ func (s *Spool) readAtCursor(seg *segment) (Record, error) {
 	return rec, nil
 }
 
-// advanceLocked moves the cursor past a finished sealed segment.
-func (s *Spool) advanceLocked() {
-	for i, seg := range s.segs {
-		if seg.id == s.curSeg && i+1 < len(s.segs) {
-			s.curSeg, s.curOff = s.segs[i+1].id, int64(headerSize)
-			break
-		}
-	}
+// advanceLocked moves the cursor past a finished sealed segment, to the
+// start of whichever segment comes next (perhaps one not created yet).
+func (s *Spool) advanceLocked(seg *segment) {
+	s.curSeg, s.curOff = seg.id+1, int64(headerSize)
 	s.deleteReleasedLocked()
 }
 
@@ -170,9 +179,9 @@ func (s *Spool) removeSegLocked(seg *segment) {
 }
 
 // deleteReleasedLocked removes sealed segments the cursor has passed whose
-// every batch is released.
+// every batch is released. The active segment is never sealed.
 func (s *Spool) deleteReleasedLocked() {
-	for i := 0; i < len(s.segs)-1; i++ {
+	for i := 0; i < len(s.segs); i++ {
 		seg := s.segs[i]
 		if !seg.sealed || seg.id >= s.curSeg || seg.released < seg.records {
 			continue
@@ -182,9 +191,10 @@ func (s *Spool) deleteReleasedLocked() {
 			seg.rf = nil
 		}
 		if err := os.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			s.log.Error("spool: cannot remove released segment", zap.String("segment", seg.path), zap.Error(err))
+			s.removeFault.fail(s.log, "spool: cannot remove released segment; retrying at every release", zap.String("segment", seg.path), zap.Error(err))
 			continue
 		}
+		s.removeFault.ok()
 		s.removeSegLocked(seg)
 		i--
 	}
@@ -213,11 +223,48 @@ func (s *Spool) Release(rec Record) {
 	s.inflight = append(s.inflight[:0], s.inflight[n:]...)
 	s.deleteReleasedLocked()
 	if s.ackedThrough != s.ackedSaved && time.Since(s.ackedSavedAt) >= ackedSaveEvery && !s.closed {
-		if err := writeUint(filepath.Join(s.dir, ackedFile), s.ackedThrough, false); err != nil {
-			s.log.Warn("spool: cannot save acknowledged mark", zap.Error(err))
-		} else {
-			s.ackedSaved, s.ackedSavedAt = s.ackedThrough, time.Now()
-		}
+		s.saveAckedLocked()
 	}
 	s.broadcast()
 }
+
+// saveAckedLocked rewrites the acknowledged mark; a failure is retried a
+// second later. The mark only spares re-sends after a restart.
+func (s *Spool) saveAckedLocked() {
+	s.ackedSavedAt = time.Now()
+	if err := writeUint(filepath.Join(s.dir, ackedFile), s.ackedThrough, false); err != nil {
+		s.ackedFault.fail(s.log, "spool: cannot save acknowledged mark; retrying", zap.Error(err))
+		return
+	}
+	s.ackedSaved = s.ackedThrough
+	s.ackedFault.ok()
+}
+
+// faultEscalate is how long a retried housekeeping failure lasts before it
+// is logged as a warning.
+const faultEscalate = time.Minute
+
+// faultLog logs a retried housekeeping failure (deleting a released
+// segment, saving the acknowledged mark) once at info level when it
+// starts, and once more as a warning if it lasts past faultEscalate; a
+// success starts over. Such a failure comes with a disk fault that the
+// caller already reports through a failed append or sync, once; logged at
+// every release it would repeat that report many times over.
+type faultLog struct {
+	since  time.Time
+	warned bool
+}
+
+func (f *faultLog) fail(log *zap.Logger, msg string, fields ...zap.Field) {
+	now := time.Now()
+	switch {
+	case f.since.IsZero():
+		f.since = now
+		log.Info(msg, fields...)
+	case !f.warned && now.Sub(f.since) >= faultEscalate:
+		f.warned = true
+		log.Warn(msg, append(fields, zap.Duration("failing_for", now.Sub(f.since)))...)
+	}
+}
+
+func (f *faultLog) ok() { *f = faultLog{} }

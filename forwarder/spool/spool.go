@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -88,14 +89,17 @@ type Spool struct {
 	log          *zap.Logger
 
 	wmu      sync.Mutex // serialises Append, Sync and rotation
-	wf       *os.File   // the active segment, for writing
+	wf       *os.File   // the active segment, for writing; nil when there is none
+	nextID   uint64     // id of the next segment to create
+	dirtyTo  int64      // >= 0: the active file must be cut back to this size first
 	floor    uint64     // batch seqs below floor are durably reserved
 	hdr      []byte
 	compress bool
 	zbuf     []byte
 
 	mu           sync.Mutex
-	segs         []*segment // oldest first; the last is active
+	segs         []*segment // oldest first
+	wseg         *segment   // the active segment, last in segs; nil between a seal and its successor
 	bytes        int64
 	next         uint64 // next batch seq
 	openAcked    uint64 // records with seq <= openAcked were released before this run
@@ -111,6 +115,8 @@ type Spool struct {
 	closed       bool
 	full         bool
 	rotateReq    bool
+	ackedFault   faultLog // saving the acknowledged mark fails
+	removeFault  faultLog // deleting released segments fails
 
 	tornTails, corruptSegments atomic.Uint64
 }
@@ -165,14 +171,22 @@ func Open(dir string, opts Options) (*Spool, error) {
 		}
 	}
 	s.next = max(s.floor, maxSeq+1, s.openAcked+1)
-	var nextID uint64 = 1
+	s.nextID, s.dirtyTo = 1, -1
 	if len(ids) > 0 {
-		nextID = ids[len(ids)-1] + 1
+		s.nextID = ids[len(ids)-1] + 1
 	}
-	if err := s.startSegment(nextID); err != nil {
-		return nil, err
+	s.curSeg, s.curOff = s.nextID, int64(headerSize)
+	if len(s.segs) > 0 {
+		s.curSeg = s.segs[0].id
 	}
-	s.curSeg, s.curOff = s.segs[0].id, int64(headerSize)
+	if err := s.startSegment(); err != nil {
+		if !isNoSpace(err) {
+			return nil, err
+		}
+		// Shipping what is here is what frees the disk; the first append
+		// creates the segment once it can.
+		s.log.Warn("spool: disk full at open; appends wait for shipping to free space", zap.Error(err))
+	}
 	return s, nil
 }
 
@@ -320,27 +334,60 @@ func (s *Spool) moveToQuarantine(path string) error {
 	return atomicfile.SyncDir(s.dir)
 }
 
-// startSegment creates the active segment. Callers hold wmu (or are Open).
-func (s *Spool) startSegment(id uint64) error {
+// startSegment creates the next segment and makes it the active one.
+// Callers hold wmu (or are Open). On failure nothing is left behind, so a
+// later attempt can create the same segment.
+func (s *Spool) startSegment() error {
+	id := s.nextID
 	path := filepath.Join(s.dir, segmentName(id))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	f, err := createSegment(s.dir, path)
 	if err != nil {
-		return fmt.Errorf("create segment %d: %w", id, err)
+		return fmt.Errorf("create segment %s: %w", segmentName(id), err)
 	}
-	if _, err := f.Write([]byte(segmentMagic)); err != nil {
-		f.Close()
-		return fmt.Errorf("write segment %d header: %w", id, err)
-	}
-	if err := atomicfile.SyncDir(s.dir); err != nil {
-		f.Close()
-		return fmt.Errorf("sync spool dir: %w", err)
-	}
-	s.wf = f
+	s.wf, s.dirtyTo = f, -1
+	s.nextID++
+	seg := &segment{id: id, path: path, size: int64(headerSize)}
 	s.mu.Lock()
-	s.segs = append(s.segs, &segment{id: id, path: path, size: int64(headerSize)})
+	s.segs = append(s.segs, seg)
+	s.wseg = seg
 	s.bytes += int64(headerSize)
+	// The cursor may be waiting at the end of the segment just sealed for
+	// a successor to move on to.
+	s.broadcast()
 	s.mu.Unlock()
 	return nil
+}
+
+// createSegment creates a segment file holding only its header. A file of
+// that name no longer than a header is the leftover of an attempt that
+// failed half-way and could not be removed; it is reused.
+func createSegment(dir, path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if errors.Is(err, os.ErrExist) {
+		if fi, serr := os.Stat(path); serr == nil && fi.Mode().IsRegular() && fi.Size() <= int64(headerSize) {
+			f, err = os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.Write([]byte(segmentMagic))
+	if err == nil {
+		err = atomicfile.SyncDir(dir)
+	}
+	if err != nil {
+		// On a full disk the header is what fails; a file left here would
+		// block the next attempt at this id.
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return f, nil
+}
+
+// isNoSpace reports whether err means the file system (or the quota) is full.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // broadcast wakes every waiter. Callers hold mu.
@@ -348,8 +395,6 @@ func (s *Spool) broadcast() {
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
-
-func (s *Spool) active() *segment { return s.segs[len(s.segs)-1] }
 
 func (s *Spool) segByID(id uint64) *segment {
 	for _, seg := range s.segs {
@@ -396,8 +441,9 @@ func (s *Spool) WaitDrained(ctx context.Context) error {
 	}
 }
 
-// Close syncs the active segment and saves the acknowledged mark. Pending
-// batches stay on disk for the next Open.
+// Close syncs the active segment and saves the acknowledged mark (a mark
+// that cannot be saved is logged, not returned: it only spares re-sends).
+// Pending batches stay on disk for the next Open.
 func (s *Spool) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -416,17 +462,25 @@ func (s *Spool) Close() error {
 	}
 	acked := s.ackedThrough
 	s.hand, s.handBytes = nil, 0
-	sealed := s.active().sealed // a failed rotation already closed the file
 	s.mu.Unlock()
 	var err error
-	if !sealed {
-		err = s.wf.Sync()
+	if s.wf != nil { // nil after a seal whose successor could not be created
+		if err = s.cutTail(); err == nil {
+			err = s.wf.Sync()
+		}
 		if cerr := s.wf.Close(); err == nil {
 			err = cerr
 		}
+		s.wf = nil
 	}
-	if werr := writeUint(filepath.Join(s.dir, ackedFile), acked, true); err == nil {
-		err = werr
+	if werr := writeUint(filepath.Join(s.dir, ackedFile), acked, true); werr != nil {
+		// The mark only spares re-sends after the restart; failing to
+		// save it (say on a full disk) loses nothing.
+		lvl := zap.WarnLevel
+		if isNoSpace(werr) {
+			lvl = zap.InfoLevel
+		}
+		s.log.Log(lvl, "spool: cannot save acknowledged mark at close; acknowledged batches may be sent again after a restart", zap.Error(werr))
 	}
 	if err != nil {
 		return fmt.Errorf("close spool: %w", err)

@@ -3,13 +3,16 @@ package spool
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/klauspost/compress/s2"
 )
 
 // Append writes one sealed batch and returns the batch seq assigned to it.
-// The batch is not durable, and not visible to Next, until Sync returns.
+// The batch is not durable, and not visible to Next, until Sync returns
+// (or the segment is sealed, which syncs it). A failed append writes
+// nothing that stays: see write.
 // When it does not fit under the size cap Append writes nothing and returns
 // ErrFull; force (used when a batch is replaced by its two halves) skips
 // that check. Events is not retained.
@@ -34,29 +37,29 @@ func (s *Spool) Append(createdNs int64, count uint32, events []byte, force bool)
 		s.mu.Unlock()
 		return 0, ErrClosed
 	}
-	act := s.active()
-	if act.sealed {
-		// A rotation failed after sealing (say the disk was full when the
-		// next segment was created); start that segment now.
-		s.mu.Unlock()
-		if err := s.startSegment(act.id + 1); err != nil {
-			return 0, err
-		}
-		s.mu.Lock()
-		act = s.active()
-	}
-	released := act.records > 0 && act.released == act.records
-	rotate := act.records > 0 && (act.size+size > s.segmentBytes || s.rotateReq ||
-		(released && s.bytes+size > s.maxBytes))
+	w := s.wseg
+	rotate := w != nil && w.records > 0 && (w.size+size > s.segmentBytes || s.rotateReq ||
+		(w.released == w.records && s.bytes+size > s.maxBytes))
 	if !rotate && !force && s.bytes+size > s.maxBytes {
 		s.full = true
 		s.mu.Unlock()
 		return 0, ErrFull
 	}
 	s.mu.Unlock()
+	if err := s.cutTail(); err != nil {
+		return 0, s.appendError(err)
+	}
 	if rotate {
-		if err := s.rotate(); err != nil {
-			return 0, err
+		if err := s.seal(); err != nil {
+			return 0, s.appendError(err)
+		}
+	}
+	if s.wseg == nil {
+		// The last segment was sealed (rotated, or after a failed write)
+		// and its successor not created yet: on a full disk that waits
+		// until shipping has deleted a segment.
+		if err := s.startSegment(); err != nil {
+			return 0, s.appendError(err)
 		}
 	}
 	s.mu.Lock()
@@ -66,7 +69,7 @@ func (s *Spool) Append(createdNs int64, count uint32, events []byte, force bool)
 		return 0, ErrFull
 	}
 	seq := s.next
-	act = s.active()
+	w = s.wseg
 	s.mu.Unlock()
 
 	if seq >= s.floor {
@@ -74,18 +77,20 @@ func (s *Spool) Append(createdNs int64, count uint32, events []byte, force bool)
 		// even after every segment that held it is gone.
 		floor := seq + seqReserve
 		if err := writeUint(filepath.Join(s.dir, seqFloorFile), floor, true); err != nil {
-			return 0, fmt.Errorf("reserve batch seqs: %w", err)
+			err = s.appendError(fmt.Errorf("reserve batch seqs: %w", err))
+			s.sealAfterFailure()
+			return 0, err
 		}
 		s.floor = floor
 	}
 	s.hdr = appendRecordHeader(s.hdr[:0], seq, createdNs, count, flags, stored)
-	if err := s.write(act, s.hdr, stored); err != nil {
+	if err := s.write(w, s.hdr, stored); err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
-	s.handOff(act.id, act.size, size, seq, createdNs, count, events)
-	act.size += size
-	act.records++
+	s.handOff(w.id, w.size, size, seq, createdNs, count, events)
+	w.size += size
+	w.records++
 	s.bytes += size
 	s.next++
 	s.full = false
@@ -93,25 +98,72 @@ func (s *Spool) Append(createdNs int64, count uint32, events []byte, force bool)
 	return seq, nil
 }
 
-// write appends a record to the active segment; on failure it cuts the file
-// back so that a later append does not land after a half-written record.
-func (s *Spool) write(act *segment, hdr, events []byte) error {
+// appendError says where the failed append was going: the active segment
+// and the offset of the record, or the segment about to be created.
+// Callers hold wmu.
+func (s *Spool) appendError(err error) error {
+	name, off := segmentName(s.nextID), int64(headerSize)
+	if w := s.wseg; w != nil {
+		name, off = segmentName(w.id), w.size
+	}
+	return fmt.Errorf("append to segment %s at offset %d: %w", name, off, err)
+}
+
+// write appends a record to the active segment w. When the write fails
+// (typically ENOSPC part-way through the record) the part written is cut
+// off, so that nothing ever follows a half-written record, and the
+// segment is sealed (see sealAfterFailure).
+func (s *Spool) write(w *segment, hdr, events []byte) error {
 	_, err := s.wf.Write(hdr)
 	if err == nil {
 		_, err = s.wf.Write(events)
 	}
-	if err != nil {
-		if terr := s.wf.Truncate(act.size); terr == nil {
-			s.wf.Seek(act.size, 0)
-		}
-		// Seal this segment at the next append: while it stays active it
-		// is never deleted, so on a full disk the batches shipped from it
-		// would free no space and the spool could not recover.
-		s.mu.Lock()
-		s.rotateReq = true
-		s.mu.Unlock()
-		return fmt.Errorf("append to segment %d at offset %d: %w", act.id, act.size, err)
+	if err == nil {
+		return nil
 	}
+	err = s.appendError(err)
+	s.dirtyTo = w.size
+	if s.cutTail() == nil { // else a later append, seal or Close cuts it
+		s.sealAfterFailure()
+	}
+	return err
+}
+
+// sealAfterFailure seals the active segment after a failed append, if it
+// holds records. An active segment is never deleted, and its records not
+// yet synced are not shipped while the writer retries: on a full disk
+// (the usual failure) the batches in it would free no space and the spool
+// could not recover. Sealing syncs them and needs no new space; the next
+// segment is created by a later append, once there is room. Callers hold
+// wmu.
+func (s *Spool) sealAfterFailure() {
+	w := s.wseg
+	if w == nil || w.records == 0 {
+		return
+	}
+	if s.cutTail() != nil {
+		return
+	}
+	if s.seal() != nil {
+		s.mu.Lock()
+		s.rotateReq = true // seal at the next append
+		s.mu.Unlock()
+	}
+}
+
+// cutTail cuts the active segment back to its last whole record after a
+// failed write. Callers hold wmu.
+func (s *Spool) cutTail() error {
+	if s.dirtyTo < 0 || s.wf == nil {
+		return nil
+	}
+	if err := s.wf.Truncate(s.dirtyTo); err != nil {
+		return fmt.Errorf("cut off a partial record: %w", err)
+	}
+	if _, err := s.wf.Seek(s.dirtyTo, io.SeekStart); err != nil {
+		return fmt.Errorf("cut off a partial record: %w", err)
+	}
+	s.dirtyTo = -1
 	return nil
 }
 
@@ -124,40 +176,44 @@ func (s *Spool) Sync() error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	act := s.active()
-	size := act.size
+	w := s.wseg
 	s.mu.Unlock()
-	if act.sealed {
-		return nil // rotation synced it
+	if w == nil {
+		return nil // sealing synced every batch appended
 	}
+	size := w.size
 	if err := s.wf.Sync(); err != nil {
-		return fmt.Errorf("sync segment %d: %w", act.id, err)
+		return fmt.Errorf("sync segment %s up to offset %d: %w", segmentName(w.id), size, err)
 	}
 	s.mu.Lock()
-	if act.synced < size {
-		act.synced = size
+	if w.synced < size {
+		w.synced = size
 		s.broadcast()
 	}
 	s.mu.Unlock()
 	return nil
 }
 
-// rotate seals the active segment and starts the next. Callers hold wmu.
-func (s *Spool) rotate() error {
+// seal ends the active segment: fsynced and closed, it is read and deleted
+// like any older one. The next append creates its successor. Callers hold
+// wmu and have cut any partial record off.
+func (s *Spool) seal() error {
+	w := s.wseg
 	if err := s.wf.Sync(); err != nil {
-		return fmt.Errorf("sync segment: %w", err)
+		return fmt.Errorf("sync segment %s up to offset %d: %w", segmentName(w.id), w.size, err)
 	}
-	if err := s.wf.Close(); err != nil {
-		return fmt.Errorf("close segment: %w", err)
-	}
+	// Every byte is durable; a failing close loses nothing and the
+	// descriptor is gone either way.
+	_ = s.wf.Close()
+	s.wf = nil
 	s.mu.Lock()
-	act := s.active()
-	act.synced = act.size
-	act.sealed = true
+	w.synced = w.size
+	w.sealed = true
+	s.wseg = nil
 	s.rotateReq = false
 	s.broadcast()
 	s.mu.Unlock()
-	return s.startSegment(act.id + 1)
+	return nil
 }
 
 // WaitSpace blocks until a record of n event bytes fits under the cap
@@ -170,9 +226,9 @@ func (s *Spool) WaitSpace(ctx context.Context, n int) error {
 			s.mu.Unlock()
 			return ErrClosed
 		}
-		act := s.active()
+		w := s.wseg
 		fits := s.bytes+size <= s.maxBytes ||
-			(act.records > 0 && act.released == act.records) // Append can rotate it away
+			(w != nil && w.records > 0 && w.released == w.records) // Append can rotate it away
 		ch := s.changed
 		s.mu.Unlock()
 		if fits {
