@@ -2,9 +2,14 @@ package query
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"go.uber.org/zap"
 
 	"github.com/readout-dev/readout/sketch"
 	"github.com/readout-dev/readout/table"
@@ -72,4 +77,58 @@ func BenchmarkRun(b *testing.B) {
 			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+}
+
+// BenchmarkReadFile compares, per file of the BenchmarkRun dataset,
+// parquet-go opening a file ("open"), table.Open's safety check and open
+// ("check"), and reading the file's rows ("read", check included): the
+// check costs "check" minus "open".
+func BenchmarkReadFile(b *testing.B) {
+	out := benchDataset(b, 100_000, 400)
+	files, err := inferenceFiles(out, time.Time{}, time.Time{}, zap.NewNop())
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no files: %v", err)
+	}
+	for _, bc := range []struct {
+		name string
+		open func(r io.ReaderAt, size int64) error
+	}{
+		{"open", func(r io.ReaderAt, size int64) error {
+			_, err := parquet.OpenFile(r, size)
+			return err
+		}},
+		{"check", func(r io.ReaderAt, size int64) error {
+			_, err := table.Open(r, size)
+			return err
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, path := range files {
+					f, err := os.Open(path)
+					if err != nil {
+						b.Fatal(err)
+					}
+					st, _ := f.Stat()
+					if err := bc.open(f, st.Size()); err != nil {
+						b.Fatal(err)
+					}
+					f.Close()
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(files)), "ns/file")
+		})
+	}
+	b.Run("read", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, path := range files {
+				if err := eachRow(path, func([]inferenceColumns) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(files)), "ns/file")
+	})
 }

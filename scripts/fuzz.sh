@@ -4,13 +4,14 @@
 # New crashers land in the package's testdata/fuzz/<Target>/ as Go writes them, which makes them
 # regression seeds for plain `go test`. Logs go to ${FUZZLOG:-$TMPDIR/readout-fuzz}/<pkg>.<Target>.log,
 # and a one-line summary per target (execs, new interesting inputs, verdict) is printed at the end.
-# Exits non-zero if any target found a failure, did not build, or stalled: Go's fuzzer does not time
-# out an input that runs for ever or allocates without bound, it just stops counting executions and
-# still says PASS, so a run whose exec count stands still for STALL_LINES progress lines in a row
-# (3 s each; default 8) is reported as STALL. Minimizing a new input also stops the count, so that is
-# capped at FUZZMINIMIZETIME (default 10s, below the stall window). Each run gets a virtual memory
-# cap (FUZZ_VMEM_KB, default 8 GiB) so that an input that makes a decoder allocate gigabytes crashes
-# the worker (Go then keeps the input in testdata/fuzz/<Target>/) instead of swapping the machine.
+# Exits non-zero if any target found a failure, did not build, or stalled. Go's fuzzer fails an
+# input that runs over 10 s, but only if the worker can still run its timer: a worker that swaps or
+# is stuck outside Go just stops counting executions, and the run still says PASS. So a run whose
+# exec count and corpus size stand still for STALL_LINES progress lines in a row (3 s each; default
+# 8) is reported as STALL. Minimizing a new input also stops the count (but grows the corpus) and is
+# capped at FUZZMINIMIZETIME (default 10s). Each run gets a virtual memory cap (FUZZ_VMEM_KB,
+# default 8 GiB) so that an input that makes a decoder allocate gigabytes crashes the worker (Go
+# then keeps the input in testdata/fuzz/<Target>/) instead of swapping the machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${1:-60s}
@@ -33,9 +34,11 @@ for pkg in $(go list "$pattern"); do
       verdict=FAIL
       status=1
     fi
-    # The longest run of progress lines (the closing one excluded) whose exec count did not move.
-    stalled=$(grep -E '^fuzz: elapsed: .*execs:' "$log" | sed -nE 's/.*execs: ([0-9]+).*/\1/p' | head -n -1 |
-      awk 'NR > 1 && $1 == prev { run++; if (run > max) max = run; next } { run = 0 } { prev = $1 } END { print max + 0 }')
+    # The longest run of progress lines (the closing one excluded) in which neither the exec count
+    # nor the corpus size moved: minimising new inputs stops the count, up to FUZZMINIMIZETIME each,
+    # but grows the corpus, and several in a row must not read as a stall.
+    stalled=$(grep -E '^fuzz: elapsed: .*execs:' "$log" | sed -nE 's/.*execs: ([0-9]+).*\(total: ([0-9]+)\).*/\1 \2/p' | head -n -1 |
+      awk 'NR > 1 && $0 == prev { run++; if (run > max) max = run; next } { run = 0 } { prev = $0 } END { print max + 0 }')
     if [ "$verdict" = ok ] && [ "$stalled" -ge "$stall_lines" ]; then
       verdict=STALL
       status=1

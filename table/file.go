@@ -1,7 +1,9 @@
 package table
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,20 +37,58 @@ func WriteAudit(path string, rows []AuditRow) error {
 
 // ReadInference reads every row of one inference file.
 func ReadInference(path string) ([]InferenceRow, error) {
-	rows, err := parquet.ReadFile[InferenceRow](path)
+	return readAll[InferenceRow](path)
+}
+
+// ReadAudit reads every row of one audit file.
+func ReadAudit(path string) ([]AuditRow, error) {
+	return readAll[AuditRow](path)
+}
+
+// readAll reads a whole file through Open, so that a damaged one is an
+// error rather than an unbounded allocation.
+func readAll[T any](path string) ([]T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	rows, err := readRows[T](f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return rows, nil
 }
 
-// ReadAudit reads every row of one audit file.
-func ReadAudit(path string) ([]AuditRow, error) {
-	rows, err := parquet.ReadFile[AuditRow](path)
+// readRows reads every row of the file in r (size bytes). parquet-go
+// panics on some malformed input: that is an error too.
+func readRows[T any](r io.ReaderAt, size int64) (rows []T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rows, err = nil, fmt.Errorf("%v", p)
+		}
+	}()
+	pf, err := Open(r, size)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, err
 	}
-	return rows, nil
+	pr := parquet.NewGenericReader[T](pf)
+	defer pr.Close()
+	buf := make([]T, 512)
+	for {
+		n, err := pr.Read(buf)
+		rows = append(rows, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // writeAtomic makes a file appear whole or not at all (design promise 6):

@@ -38,7 +38,7 @@ Examples:
 
 Exit status: 0 the report was printed (gaps or not, unless --fail-on-gaps);
 1 gaps found with --fail-on-gaps; 2 bad flags, no audit files, or a corrupt
-file (named).
+file (named; see readout query --help).
 `
 
 func runAudit(args []string, stdout, stderr io.Writer) int {

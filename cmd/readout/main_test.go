@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,13 @@ func TestErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("PAR1garbagePAR1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A damaged file found by fuzzing: one column's codec flipped from ZSTD
+	// to LZ4_RAW made the Parquet library allocate until the process died.
+	hostile := fixture(t)
+	lz4 := filepath.Join(table.PartitionDir(hostile, ws), "z.parquet")
+	if err := os.WriteFile(lz4, corpusInput(t, filepath.Join("..", "..", "query", "testdata", "fuzz", "FuzzReadInference", "lz4-codec-flip-oom")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -156,6 +164,7 @@ func TestErrors(t *testing.T) {
 		{"missing dir", []string{"query", "--dir", filepath.Join(empty, "nope")}, "does not exist"},
 		{"empty dir", []string{"query", "--dir", empty}, "no inference files under " + filepath.Join(empty, "inference")},
 		{"corrupt file", []string{"query", "--dir", corrupt}, "corrupt file " + bad},
+		{"hostile file", []string{"query", "--dir", hostile}, "corrupt file " + lz4 + ": row group 0, column streamed: page 0 at offset 1044: decompress LZ4_RAW page"},
 		{"audit without dir", []string{"audit"}, "--dir is required"},
 		{"audit empty", []string{"audit", "--dir", empty}, "no audit files"},
 		{"audit bad format", []string{"audit", "--dir", out, "--format", "csv"}, `bad format "csv"`},
@@ -216,4 +225,22 @@ func TestHelpAndVersion(t *testing.T) {
 	if code, _, stderr := call(); code != exitUsage || !strings.Contains(stderr, "Commands:") {
 		t.Fatalf("no arguments: unexpected exit %d, stderr %q", code, stderr)
 	}
+}
+
+// corpusInput reads the []byte of a one-argument Go fuzz corpus file.
+func corpusInput(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "[]byte(") {
+		t.Fatalf("%s is not a one-input fuzz corpus file", path)
+	}
+	v, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(v)
 }

@@ -42,6 +42,11 @@ Examples:
 
 Exit status: 0 success; 2 bad flags, unknown dimension, bad time, --from not
 before --to, no inference files under OUT, or a corrupt file (named).
+
+A corrupt file stops the query rather than being left out of its totals: a
+file that is not Parquet, is damaged, or would need more than 256 MiB of
+memory to decode one row group is named on stderr ("corrupt file PATH: why")
+and nothing is printed on stdout. Move the file away to query the rest.
 `
 
 func runQuery(args []string, stdout, stderr io.Writer) int {
