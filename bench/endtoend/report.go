@@ -89,8 +89,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			}
 		}
 		if pipeline > 0 {
-			fmt.Fprintf(&b, "- CPU budget end to end: loadgen, forwarder and collector together spent %.2f CPU s per 1M events (%.2f with the harness's relay); "+
-				"on %d CPUs that caps the pipeline at %s events/s if it had every cycle (%s with the relay's share).\n",
+			fmt.Fprintf(&b, "- CPU budget end to end: loadgen, forwarder and collector together spent %.2f CPU s per 1M events (%.2f with the harness); "+
+				"on %d CPUs that caps the pipeline at %s events/s if it had every cycle (%s with the harness's share).\n",
 				pipeline, total, r.Machine.CPUs, numfmt.Thousands(float64(r.Machine.CPUs)*1e6/pipeline),
 				numfmt.Thousands(float64(r.Machine.CPUs)*1e6/total))
 		}
@@ -122,19 +122,21 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString(`
 How to read it:
 - Each stage's interval: ` + intervals(r.Stages) + `
-- The collector acknowledges a batch only once it is in its fsynced write-ahead log, so the end-to-end
-  interval ends when the last event is durable in the collector. The harness learns that moment from an
-  HTTP relay between forwarder and collector (which also counts the bytes on that hop), not by scraping
-  /metrics: a scrape costs the scraped process CPU that would be charged to it. The forwarder's
-  received_bytes_total is scraped once, after the CPU readings.
+- The collector acknowledges a batch only once it is in its fsynced write-ahead log, and counts its
+  events in readout_collector_events_accepted_total right after that fsync, so the end-to-end interval
+  ends when the last event is durable in the collector. The harness polls that counter every 200 ms,
+  then every 10 ms past 90% of the events (each scrape costs the collector a little CPU, charged to
+  it). Bytes on the forwarder-to-collector hop come from a TCP relay that splices the connections in
+  the kernel and only counts. The forwarder's received_bytes_total is scraped once, after the CPU
+  readings.
 - CPU is utime+stime of all threads (/proc/PID/stat; for loadgen, which has exited, from wait4's rusage);
   peak RSS is VmHWM (loadgen: ru_maxrss). CPU per 1M events divides by the stage's events.
 - The emitter hop runs with the collector down, so the forwarder only ingests and spools (its failed
   ship attempts cost little). The forwarder-to-collector hop starts a fresh forwarder on that full spool:
   its CPU includes opening the spool.
 - Disk writes are write_bytes from /proc/PID/io: bytes the process sent to the storage layer.
-- The harness (relay) row is this benchmark's own process, mostly the relay decoding every batch to count
-  it: CPU the measured pipeline did not get.
+- The harness row is this benchmark's own process (the relay and the polling): CPU the measured pipeline
+  did not get.
 - 2 CPUs shared by loadgen, forwarder, collector and the harness: end to end, the processes compete, so
   events/s end to end is below either hop alone. CPU seconds per event are steadier than wall time on a
   busy machine; compare ratios.

@@ -48,8 +48,8 @@ func TestWriteMarkdown(t *testing.T) {
 		// 50 MB/s / 250 bytes per event.
 		"sent 250 bytes per event to storage",
 		"the probe measured 50.0 MB/s of fsynced writes on this machine, which caps sustained throughput at 200,000 events/s",
-		// 2 CPUs / 5 s per 1M (10 with the relay).
-		"together spent 5.00 CPU s per 1M events (10.00 with the harness's relay); on 2 CPUs that caps the pipeline at 400,000 events/s if it had every cycle (200,000 with",
+		// 2 CPUs / 5 s per 1M (10 with the harness).
+		"together spent 5.00 CPU s per 1M events (10.00 with the harness); on 2 CPUs that caps the pipeline at 400,000 events/s if it had every cycle (200,000 with",
 	} {
 		if !strings.Contains(md, want) {
 			t.Fatalf("markdown lacks %q:\n%s", want, md)

@@ -40,7 +40,8 @@ type Stage struct {
 	Procs        []Usage `json:"processes"`
 	// Bytes per event on each hop: emitter to forwarder (valid frames, the
 	// forwarder's received_bytes_total) and forwarder to collector (HTTP
-	// requests, headers included, counted by a relay in the harness).
+	// requests, headers included, counted by a relay in the harness, and
+	// the few requests of the final drain).
 	InBytesPerEvent  float64 `json:"emitter_to_forwarder_bytes_per_event,omitempty"`
 	OutBytesPerEvent float64 `json:"forwarder_to_collector_bytes_per_event,omitempty"`
 	Dropped          uint64  `json:"emitter_dropped,omitempty"`

@@ -71,11 +71,10 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if err := pl.StartCollector(ctx); err != nil {
 		return fmt.Errorf("start collector: %w", err)
 	}
-	// The forwarder ships through a relay that sees the collector's answer
-	// to the batch holding the last event: no scraping during the run.
-	relay, err := forwarding.NewBatchRelay(pl.CollectorAddr, int64(cfg.Events))
+	// The forwarder ships through a relay that counts the bytes on that hop.
+	relay, err := newByteRelay(pl.CollectorAddr)
 	if err != nil {
-		return fmt.Errorf("start batch relay: %w", err)
+		return fmt.Errorf("start relay: %w", err)
 	}
 	defer relay.Close()
 	pl.CollectorAddr = relay.Addr()
@@ -103,7 +102,8 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 		return err
 	}
 	defer lg.kill()
-	if err := wait(ctx, cfg, relay.Done(), relay.Events, lg, true, pl.Forwarder, pl.Collector); err != nil {
+	watch := watchAccepted(ctx, pl.CollectorMetrics, int64(cfg.Events))
+	if err := wait(ctx, cfg, watch.Done(), watch.Events, lg, true, pl.Forwarder, pl.Collector); err != nil {
 		return err
 	}
 	fwd, err := forwarding.ReadUsage(pl.Forwarder.Pid())
@@ -122,7 +122,7 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if err != nil {
 		return err
 	}
-	s.WallSeconds = relay.ReachedAt().Sub(lg.start).Seconds()
+	s.WallSeconds = watch.ReachedAt().Sub(lg.start).Seconds()
 	s.EventsPerSec = float64(cfg.Events) / s.WallSeconds
 	// loadgen ends once its emitters' last events are acknowledged, which
 	// the forwarder does before it ships them: it has exited, or is about to.
@@ -149,9 +149,11 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if n, ok := pipeline.Metric(pl.CollectorMetrics, acceptedMetric); ok {
 		s.CollectorAccepted = int64(n)
 	}
-	s.OutBytesPerEvent = float64(relay.Up.Load()) / float64(cfg.Events)
 	fmt.Fprintf(cfg.Log, "  %d events in %.2fs: %.0f events/s\n", cfg.Events, s.WallSeconds, s.EventsPerSec)
-	return finish(ctx, pl, s)
+	err = finish(ctx, pl, s)
+	relay.Close() // after the drain: its counts are final once it has closed
+	s.OutBytesPerEvent = float64(relay.Up.Load()) / float64(cfg.Events)
+	return err
 }
 
 // finish drains the pipeline and audits its output.
@@ -254,9 +256,9 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 		return fmt.Errorf("start collector: %w", err)
 	}
 	want := int64(cfg.Events) - int64(dropped)
-	relay, err := forwarding.NewBatchRelay(pl.CollectorAddr, want)
+	relay, err := newByteRelay(pl.CollectorAddr)
 	if err != nil {
-		return fmt.Errorf("start batch relay: %w", err)
+		return fmt.Errorf("start relay: %w", err)
 	}
 	defer relay.Close()
 	pl.CollectorAddr = relay.Addr()
@@ -276,7 +278,8 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	if err := pl.StartForwarder(ctx); err != nil {
 		return fmt.Errorf("start the second forwarder: %w", err)
 	}
-	if err := wait(ctx, cfg, relay.Done(), relay.Events, nil, false, pl.Forwarder, pl.Collector); err != nil {
+	watch := watchAccepted(ctx, pl.CollectorMetrics, want)
+	if err := wait(ctx, cfg, watch.Done(), watch.Events, nil, false, pl.Forwarder, pl.Collector); err != nil {
 		return err
 	}
 	// The second forwarder's CPU counts from its start: opening the spool
@@ -297,18 +300,20 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	if err != nil {
 		return err
 	}
-	dr.WallSeconds = relay.ReachedAt().Sub(start).Seconds()
+	dr.WallSeconds = watch.ReachedAt().Sub(start).Seconds()
 	dr.EventsPerSec = float64(want) / dr.WallSeconds
 	dr.Procs = []Usage{procUsage("forwarder", fwd2, 0, cfg.Events), procUsage("collector", col, c0, cfg.Events),
 		procUsage(harnessName, harness, h0, cfg.Events)}
 	// The second forwarder's writes count from its start, like its CPU.
 	setDiskWrites(dr.Procs[:2], []int64{0, cw0[0]}, dw1, cfg.Events)
-	dr.OutBytesPerEvent = float64(relay.Up.Load()) / float64(want)
 	if n, ok := pipeline.Metric(pl.CollectorMetrics, acceptedMetric); ok {
 		dr.CollectorAccepted = int64(n)
 	}
 	fmt.Fprintf(cfg.Log, "  %d events in %.2fs: %.0f events/s\n", want, dr.WallSeconds, dr.EventsPerSec)
-	return finish(ctx, pl, dr)
+	err = finish(ctx, pl, dr)
+	relay.Close()
+	dr.OutBytesPerEvent = float64(relay.Up.Load()) / float64(want)
+	return err
 }
 
 // ioStart records the write_bytes of processes at the start of a stage.
@@ -333,9 +338,9 @@ func setDiskWrites(us []Usage, w0, w1 []int64, events int) {
 	}
 }
 
-// harnessName labels this process's own CPU over a stage: mostly the batch
-// relay, which shares the machine's CPUs with the pipeline it measures.
-const harnessName = "harness (relay)"
+// harnessName labels this process's own CPU over a stage: the relay and
+// the polling, which share the machine's CPUs with the pipeline measured.
+const harnessName = "harness"
 
 func procUsage(name string, u forwarding.Usage, cpu0 time.Duration, events int) Usage {
 	cpu := (u.CPU - cpu0).Seconds()
