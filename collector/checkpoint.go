@@ -1,75 +1,318 @@
 package collector
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/readout-dev/readout/collector/ledger"
+	"github.com/readout-dev/readout/collector/window"
 	"github.com/readout-dev/readout/internal/atomicfile"
 )
 
 // Files under --data.
 const (
-	checkpointFile = "checkpoint.json"
-	idFile         = "collector-id"
-	walDir         = "wal"
-	quarantineDir  = "quarantine"
+	legacyCheckpointFile = "checkpoint.json" // version 1, read only to upgrade
+	idFile               = "collector-id"
+	walDir               = "wal"
+	quarantineDir        = "quarantine"
 )
 
-// checkpoint is the collector's committed state, written atomically after
-// every flush. Together with the WAL records above AppliedLSN it rebuilds
-// everything in memory after a crash.
+// A checkpoint is a complete snapshot of the collector's state at an
+// applied WAL LSN: the ledger and every open window. Recovery loads it and
+// replays only the WAL records after that LSN. It is written atomically to
+// checkpoint-<flush seq>.bin after every flush; the newest two are kept,
+// and the WAL keeps every record above the older one's LSN, so a newest
+// file found corrupt falls back to the one before. The byte layout is in
+// docs/checkpoint-format.md.
 type checkpoint struct {
-	Version int `json:"version"`
 	// FlushSeq is the last committed flush: output files named with a
 	// higher flush seq were written but never committed, and are deleted.
-	FlushSeq uint64 `json:"flush_seq"`
-	// AppliedLSN is the last WAL record the ledger below includes.
-	AppliedLSN uint64 `json:"applied_lsn"`
-	// Flushed maps a window start (Unix ns) to the LSN through which its
-	// events are in committed files: replay skips its events from records at
-	// or below that LSN.
-	Flushed map[int64]uint64 `json:"flushed"`
-	Ledger  *ledger.Ledger   `json:"ledger"`
+	FlushSeq uint64
+	// AppliedLSN is the last WAL record the ledger and windows include.
+	AppliedLSN uint64
+	// WALSegment is the first WAL segment holding records above
+	// AppliedLSN: older segments are never read.
+	WALSegment int
+	Ledger     *ledger.Ledger
+	Windows    []*window.Window
+
+	// Legacy marks a version 1 checkpoint.json, which holds no windows:
+	// the whole WAL replays, and Flushed says which events are in files.
+	Legacy  bool
+	Flushed map[int64]uint64
+	path    string // the file it was read from, "" for none
 }
 
-func loadCheckpoint(dir string) (*checkpoint, error) {
-	cp := &checkpoint{Version: 1, Flushed: map[int64]uint64{}, Ledger: ledger.New()}
-	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+const (
+	checkpointPrefix  = "checkpoint-"
+	checkpointSuffix  = ".bin"
+	checkpointMagic   = "RDCKPT\r\n"
+	checkpointVersion = 2
+	// checkpointHeader: magic, version, flush seq, applied LSN, WAL
+	// segment, body length.
+	checkpointHeader = 8 + 4 + 8 + 8 + 8 + 8
+)
+
+// checkpointName is the file of the checkpoint committing flush seq.
+func checkpointName(seq uint64) string {
+	return fmt.Sprintf("%s%010d%s", checkpointPrefix, seq, checkpointSuffix)
+}
+
+// CorruptCheckpointError reports a checkpoint file that cannot be read
+// back: a bad checksum, a truncated file, an unknown version. The collector
+// refuses to start on one rather than start empty and lose or double count
+// what it held.
+type CorruptCheckpointError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptCheckpointError) Error() string {
+	return fmt.Sprintf("checkpoint %s is corrupt: %v", e.Path, e.Err)
+}
+
+func (e *CorruptCheckpointError) Unwrap() error { return e.Err }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// appendCheckpointBody appends the header and body of a checkpoint; the
+// caller finishes it with finishCheckpoint (the checksum), which the
+// flusher does so the ingest loop spends no time on it.
+func appendCheckpointBody(dst []byte, seq, applied uint64, walSegment int, l *ledger.Ledger, ws []*window.Window) []byte {
+	start := len(dst)
+	dst = append(dst, checkpointMagic...)
+	dst = binary.LittleEndian.AppendUint32(dst, checkpointVersion)
+	dst = binary.LittleEndian.AppendUint64(dst, seq)
+	dst = binary.LittleEndian.AppendUint64(dst, applied)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(walSegment))
+	dst = binary.LittleEndian.AppendUint64(dst, 0) // body length, below
+	body := len(dst)
+	dst = l.AppendBinary(dst)
+	dst = binary.AppendUvarint(dst, uint64(len(ws)))
+	for _, w := range ws {
+		dst = window.AppendSnapshot(dst, w)
+	}
+	binary.LittleEndian.PutUint64(dst[start+checkpointHeader-8:], uint64(len(dst)-body))
+	return dst
+}
+
+// finishCheckpoint appends the CRC-32C of everything before it.
+func finishCheckpoint(b []byte) []byte {
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// decodeCheckpoint reads a whole checkpoint file.
+func decodeCheckpoint(b []byte) (*checkpoint, error) {
+	if len(b) < checkpointHeader+4 || string(b[:8]) != checkpointMagic {
+		return nil, errors.New("not a checkpoint file")
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != checkpointVersion {
+		return nil, fmt.Errorf("checkpoint version %d not supported", v)
+	}
+	n := binary.LittleEndian.Uint64(b[checkpointHeader-8:])
+	if n != uint64(len(b)-checkpointHeader-4) {
+		return nil, fmt.Errorf("body length %d, file holds %d bytes", n, len(b)-checkpointHeader-4)
+	}
+	sum := binary.LittleEndian.Uint32(b[len(b)-4:])
+	if got := crc32.Checksum(b[:len(b)-4], castagnoli); got != sum {
+		return nil, fmt.Errorf("checksum %08x, want %08x", got, sum)
+	}
+	cp := &checkpoint{
+		FlushSeq:   binary.LittleEndian.Uint64(b[12:]),
+		AppliedLSN: binary.LittleEndian.Uint64(b[20:]),
+		Flushed:    map[int64]uint64{},
+	}
+	seg := binary.LittleEndian.Uint64(b[28:])
+	if seg > 1<<31 {
+		return nil, fmt.Errorf("wal segment %d out of range", seg)
+	}
+	cp.WALSegment = int(seg)
+	l, rest, err := ledger.ReadBinary(b[checkpointHeader : len(b)-4])
+	if err != nil {
+		return nil, err
+	}
+	cp.Ledger = l
+	nw, k := binary.Uvarint(rest)
+	if k <= 0 || nw > uint64(len(rest)) {
+		return nil, errors.New("bad window count")
+	}
+	rest = rest[k:]
+	for i := uint64(0); i < nw; i++ {
+		w, r, err := window.ReadSnapshot(rest)
+		if err != nil {
+			return nil, err
+		}
+		cp.Windows = append(cp.Windows, w)
+		rest = r
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%d bytes after the last window", len(rest))
+	}
+	return cp, nil
+}
+
+// checkpointFiles lists the checkpoint files in dir, newest (highest flush
+// seq) first.
+func checkpointFiles(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	type file struct {
+		seq  uint64
+		name string
+	}
+	var fs []file
+	for _, e := range ents {
+		s, ok := strings.CutPrefix(e.Name(), checkpointPrefix)
+		if !ok || e.IsDir() {
+			continue
+		}
+		s, ok = strings.CutSuffix(s, checkpointSuffix)
+		if !ok {
+			continue
+		}
+		seq, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			continue
+		}
+		fs = append(fs, file{seq, e.Name()})
+	}
+	sort.Slice(fs, func(i, j int) bool { return fs[i].seq > fs[j].seq })
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = filepath.Join(dir, f.name)
+	}
+	return out, nil
+}
+
+// readCheckpoint reads and checks one checkpoint file. Damage is a
+// *CorruptCheckpointError; failing to read it at all is another error.
+func readCheckpoint(path string) (*checkpoint, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	cp, err := decodeCheckpoint(b)
+	if err != nil {
+		return nil, &CorruptCheckpointError{Path: path, Err: err}
+	}
+	cp.path = path
+	return cp, nil
+}
+
+// loadResult is what loadCheckpoint found.
+type loadResult struct {
+	cp *checkpoint
+	// corrupt is the newest file, found corrupt, when cp is the one before
+	// it (the WAL still holds every record above that one's LSN).
+	corrupt *CorruptCheckpointError
+}
+
+// loadCheckpoint reads the newest checkpoint in dir, falling back to the
+// one before it when the newest is corrupt. With no checkpoint file at all
+// it reads a version 1 checkpoint.json, or returns an empty state.
+func loadCheckpoint(dir string) (loadResult, error) {
+	files, err := checkpointFiles(dir)
+	if err != nil {
+		return loadResult{}, err
+	}
+	if len(files) == 0 {
+		cp, err := loadLegacyCheckpoint(dir)
+		return loadResult{cp: cp}, err
+	}
+	cp, err := readCheckpoint(files[0])
+	if err == nil {
+		return loadResult{cp: cp}, nil
+	}
+	var ce *CorruptCheckpointError
+	if !errors.As(err, &ce) {
+		return loadResult{}, err
+	}
+	if len(files) < 2 {
+		return loadResult{}, fmt.Errorf("%w; no older checkpoint to fall back to: refusing to start without the state", ce)
+	}
+	prev, perr := readCheckpoint(files[1])
+	if perr != nil {
+		return loadResult{}, fmt.Errorf("%w; the one before it failed too: %v", ce, perr)
+	}
+	return loadResult{cp: prev, corrupt: ce}, nil
+}
+
+// legacyCheckpoint is checkpoint.json, version 1.
+type legacyCheckpoint struct {
+	Version    int              `json:"version"`
+	FlushSeq   uint64           `json:"flush_seq"`
+	AppliedLSN uint64           `json:"applied_lsn"`
+	Flushed    map[int64]uint64 `json:"flushed"`
+	Ledger     *ledger.Ledger   `json:"ledger"`
+}
+
+// loadLegacyCheckpoint reads a version 1 checkpoint.json, written before
+// checkpoints held the open windows, so that an upgraded collector starts
+// where the old one stopped.
+func loadLegacyCheckpoint(dir string) (*checkpoint, error) {
+	cp := &checkpoint{Flushed: map[int64]uint64{}, Ledger: ledger.New()}
+	path := filepath.Join(dir, legacyCheckpointFile)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return cp, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
-	if err := json.Unmarshal(b, cp); err != nil {
-		return nil, fmt.Errorf("parse checkpoint %s: %w", filepath.Join(dir, checkpointFile), err)
+	var v1 legacyCheckpoint
+	if err := json.Unmarshal(b, &v1); err != nil {
+		return nil, &CorruptCheckpointError{Path: path, Err: err}
 	}
-	if cp.Version != 1 {
-		return nil, fmt.Errorf("checkpoint version %d not supported", cp.Version)
+	if v1.Version != 1 {
+		return nil, &CorruptCheckpointError{Path: path, Err: fmt.Errorf("version %d not supported", v1.Version)}
 	}
-	if cp.Flushed == nil {
-		cp.Flushed = map[int64]uint64{}
+	cp.FlushSeq, cp.AppliedLSN, cp.Legacy, cp.path = v1.FlushSeq, v1.AppliedLSN, true, path
+	if v1.Flushed != nil {
+		cp.Flushed = v1.Flushed
 	}
-	if cp.Ledger == nil {
-		cp.Ledger = ledger.New()
+	if v1.Ledger != nil {
+		cp.Ledger = v1.Ledger
 	}
 	return cp, nil
 }
 
-// encode returns the checkpoint's bytes. The ingest loop encodes it, since
-// it owns the ledger; the flusher writes the bytes with writeFileAtomic.
-func (cp *checkpoint) encode() ([]byte, error) {
-	b, err := json.Marshal(cp)
+// pruneCheckpoints deletes every checkpoint file but the newest two, and a
+// version 1 checkpoint.json, once a newer checkpoint is committed.
+func pruneCheckpoints(dir string) error {
+	files, err := checkpointFiles(dir)
 	if err != nil {
-		return nil, fmt.Errorf("encode checkpoint: %w", err)
+		return err
 	}
-	return b, nil
+	if len(files) > 2 {
+		files = files[2:]
+	} else {
+		files = nil
+	}
+	files = append(files, filepath.Join(dir, legacyCheckpointFile))
+	removed := false
+	for _, f := range files {
+		err := os.Remove(f)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove old checkpoint: %w", err)
+		}
+		removed = removed || err == nil
+	}
+	if removed {
+		return atomicfile.SyncDir(dir)
+	}
+	return nil
 }
 
 // loadOrCreateID returns the collector's id, kept in --data so that file

@@ -35,6 +35,13 @@ type Collector struct {
 	flushed       map[int64]uint64 // window start -> LSN through which it is in committed files
 	applied       uint64           // last WAL record applied to memory
 	ckptLSN       uint64           // applied LSN of the last committed checkpoint
+	prevLSN       uint64           // applied LSN of the older checkpoint kept: the WAL holds every record above it
+	snapshotted   bool             // that checkpoint holds the open windows (not a version 1 one)
+	snapSegment   int              // first WAL segment after that checkpoint's LSN
+	snapBuf       []byte           // a checkpoint encoding buffer, reused
+	lastEncode    time.Duration    // what encoding the last checkpoint took the loop
+	lastEncodeAt  time.Time        // when it started (wall clock), for pacing
+	ckm           *ckptMetrics
 	lastCkpt      time.Time
 	ledgerExpired bool             // emitters were forgotten since the last checkpoint
 	garbage       []string         // files of a failed flush, removed before the next commit
@@ -100,6 +107,7 @@ func Open(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Collector, e
 		cfg:      cfg,
 		log:      log,
 		m:        newMetrics(reg),
+		ckm:      newCkptMetrics(reg),
 		id8:      id.String()[:8],
 		pending:  make(map[seqKey]struct{}),
 		dups:     make(map[[16]byte]uint32),
@@ -123,12 +131,28 @@ func Open(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Collector, e
 }
 
 func (c *Collector) recover() error {
-	cp, err := loadCheckpoint(c.cfg.DataDir)
+	res, err := loadCheckpoint(c.cfg.DataDir)
 	if err != nil {
 		return err
 	}
+	cp := res.cp
+	if res.corrupt != nil {
+		moved, qerr := quarantineFile(res.corrupt.Path, filepath.Join(c.cfg.DataDir, quarantineDir))
+		if qerr != nil {
+			return fmt.Errorf("%w; moving it aside: %v", res.corrupt, qerr)
+		}
+		c.log.Error("newest checkpoint is corrupt; recovering from the one before it and the wal",
+			zap.String("corrupt", res.corrupt.Path), zap.String("copy", moved), zap.Error(res.corrupt.Err),
+			zap.String("checkpoint", cp.path))
+	}
 	c.flushSeq, c.applied, c.ckptLSN = cp.FlushSeq, cp.AppliedLSN, cp.AppliedLSN
 	c.flushed, c.ledger = cp.Flushed, cp.Ledger
+	c.snapshotted = !cp.Legacy && cp.path != ""
+	for _, w := range cp.Windows {
+		if err := c.agg.Restore(w); err != nil {
+			return &CorruptCheckpointError{Path: cp.path, Err: err}
+		}
+	}
 	removed, err := removeUncommitted(c.cfg.OutDir, c.id8, c.flushSeq)
 	if err != nil {
 		return err
@@ -136,16 +160,23 @@ func (c *Collector) recover() error {
 	if len(removed) > 0 {
 		c.log.Info("removed output files of an uncommitted flush", zap.Strings("files", removed))
 	}
-	w, rec, err := wal.Open(filepath.Join(c.cfg.DataDir, walDir),
-		wal.Options{Quarantine: filepath.Join(c.cfg.DataDir, quarantineDir)},
+	opts := wal.Options{Quarantine: filepath.Join(c.cfg.DataDir, quarantineDir)}
+	skip := uint64(0) // records at or below this are in the checkpoint
+	if c.snapshotted {
+		opts.SkipBelow, opts.SkipLSN, skip = cp.WALSegment, cp.AppliedLSN, cp.AppliedLSN
+	}
+	w, rec, err := wal.Open(filepath.Join(c.cfg.DataDir, walDir), opts,
 		func(lsn uint64, payload []byte) error {
-			c.applyRecord(lsn, payload, false)
+			if lsn > skip {
+				c.applyRecord(lsn, payload, false)
+			}
 			return nil
 		})
 	if err != nil {
 		return fmt.Errorf("open wal: %w", err)
 	}
 	c.wal = w
+	c.snapSegment = cp.WALSegment
 	c.m.walTorn.Add(float64(rec.TornTails))
 	c.m.walQuarantined.Add(float64(len(rec.Quarantined)))
 	c.m.replayed.Add(float64(rec.Records))
@@ -164,6 +195,8 @@ func (c *Collector) recover() error {
 		c.applied = rec.LastLSN
 	}
 	c.log.Info("recovered",
+		zap.String("checkpoint", cp.path), zap.Uint64("checkpoint_lsn", cp.AppliedLSN),
+		zap.Int("checkpoint_windows", len(cp.Windows)),
 		zap.Int("wal_records", rec.Records), zap.Uint64("applied_lsn", c.applied),
 		zap.Uint64("flush_seq", c.flushSeq), zap.Int("open_windows", c.agg.Windows()),
 		zap.Int("emitters", len(c.ledger.Emitters)))

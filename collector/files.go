@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/readout-dev/readout/internal/atomicfile"
 	"github.com/readout-dev/readout/table"
@@ -81,4 +82,21 @@ func removeUncommitted(out, id8 string, committed uint64) ([]string, error) {
 // auditPath is this collector's audit snapshot, rewritten at each checkpoint.
 func auditPath(out, id8 string) string {
 	return filepath.Join(out, table.AuditDir, "collector-"+id8+".parquet")
+}
+
+// quarantineFile moves a damaged state file into the quarantine folder, so
+// that nothing a person might want to inspect is destroyed and the next
+// start does not trip over it again. It returns the new path.
+func quarantineFile(path, qdir string) (string, error) {
+	if err := os.MkdirAll(qdir, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(qdir, fmt.Sprintf("%s.%d", filepath.Base(path), time.Now().UnixNano()))
+	if err := os.Rename(path, dst); err != nil {
+		return "", err
+	}
+	if err := atomicfile.SyncDir(qdir); err != nil {
+		return dst, err
+	}
+	return dst, atomicfile.SyncDir(filepath.Dir(path))
 }

@@ -15,41 +15,58 @@ import (
 	"github.com/readout-dev/readout/table"
 )
 
-// auditEvery is how often the audit snapshot and checkpoint are refreshed
-// when the ledger changed but no window closed.
-const auditEvery = 10 * time.Second
+// checkpointEvery is how often a checkpoint is committed while anything
+// changed, even when no window closes: it bounds the WAL a restart replays
+// and lets the WAL behind it be deleted.
+const checkpointEvery = 10 * time.Second
 
-// A flush commits closable windows (every window at shutdown) and the
-// ledger. The ingest loop prepares it and a flusher goroutine writes it, so
-// that writing Parquet files (a second or more for a big window) never
-// stalls ingest; at most one flush is in flight. The order makes a crash
-// anywhere harmless:
+// checkpointWALBytes makes a checkpoint due early, at the next flush tick,
+// once this much WAL was written since the last one, so a burst cannot grow
+// the WAL (and a restart's replay) without bound.
+const checkpointWALBytes = 128 << 20
+
+// checkpointCostFactor spaces the flushes the timer starts at least this
+// many times the last checkpoint's encoding apart (wall clock), so that
+// encoding many open groups on the ingest loop never takes more than about
+// 5% of it: 30 ms for 100,000 groups allows one every 0.6 s. Late events
+// would otherwise make a window closable, and a checkpoint due, at every
+// flush tick. Flush and shutdown are not paced.
+const checkpointCostFactor = 20
+
+// A flush commits closable windows (every window at shutdown) together with
+// a checkpoint: a snapshot of the ledger and of every window still open.
+// The ingest loop prepares it and a flusher goroutine writes it, so that
+// writing Parquet files and the checkpoint never stalls ingest for long; at
+// most one flush is in flight. The order makes a crash anywhere harmless:
 //
-//  1. (loop) take the windows out of the aggregator, so events arriving
-//     meanwhile for the same windows start new partial rows, and snapshot
-//     the applied LSN A, the audit rows and the checkpoint at A;
+//  1. (loop) take the windows to write out of the aggregator, so events
+//     arriving meanwhile start new partial rows; encode the checkpoint at
+//     the applied LSN A (ledger and remaining open windows); start a new
+//     WAL segment, so every record above A lands in segments the
+//     checkpoint names as the first to replay;
 //  2. (flusher) write the windows' rows as new files named with flush seq
 //     N+1, then the audit snapshot;
-//  3. (flusher) commit the checkpoint (flush seq N+1, applied LSN A, ledger
-//     at A, and flushed[w] = A for each window) atomically;
-//  4. (loop) record the commit and delete WAL segments whose records are
-//     all committed: LSN <= min(A, lowest LSN still only in memory - 1).
+//  3. (flusher) commit the checkpoint as checkpoint-<N+1>.bin atomically,
+//     then delete all but the newest two checkpoint files;
+//  4. (loop) record the commit and delete the WAL segments whose records
+//     are all at or below the previous checkpoint's LSN (kept so that a
+//     corrupt newest checkpoint can fall back to the one before).
 //
 // A crash before 3 leaves files with seq N+1 that the next start deletes
-// before replaying the WAL into the same windows; a crash after 3 leaves WAL
-// records that replay skips for the flushed windows at or below A, and
-// aggregates again above A (the events that arrived during the flush, which
-// were in memory only).
+// before it loads the previous checkpoint (which has those windows) and
+// replays the WAL after it; a crash after 3 leaves a checkpoint holding
+// everything up to A (the written windows in files, the others in the
+// checkpoint), and the WAL records above A replay on top of it.
 type flushJob struct {
-	seq     uint64
-	ws      []*window.Window
-	audit   []table.AuditRow
-	ckpt    []byte           // the encoded checkpoint
-	flushed map[int64]uint64 // its Flushed map
-	applied uint64           // its AppliedLSN
-	now     time.Time
-	garbage []string // files of a failed flush, removed first
-	expired bool     // the checkpoint records forgotten emitters
+	seq        uint64
+	ws         []*window.Window
+	audit      []table.AuditRow
+	ckpt       []byte // the encoded checkpoint; the flusher adds the checksum
+	applied    uint64 // its applied LSN
+	walSegment int    // its first WAL segment to replay
+	now        time.Time
+	garbage    []string // files of a failed flush, removed first
+	expired    bool     // the checkpoint records forgotten emitters
 }
 
 // flushResult is the flusher's answer to the loop.
@@ -65,8 +82,17 @@ type flushResult struct {
 // there is nothing to commit, or a flush is already in flight (the next
 // tick tries again).
 func (c *Collector) startFlush(all bool) (bool, error) {
-	if c.flushing != nil {
+	if time.Since(c.lastEncodeAt) < checkpointCostFactor*c.lastEncode {
 		return false, nil
+	}
+	return c.startCheckpoint(all, false), nil
+}
+
+// startCheckpoint is startFlush without the pacing; force commits a
+// checkpoint even when nothing changed since the last one.
+func (c *Collector) startCheckpoint(all, force bool) bool {
+	if c.flushing != nil {
+		return false
 	}
 	now := c.cfg.Now()
 	// Forgetting silent emitters changes the ledger with no WAL record, so
@@ -78,43 +104,40 @@ func (c *Collector) startFlush(all bool) (bool, error) {
 		c.ledgerExpired = true
 	}
 	ws := c.takeClosable(now.UnixNano(), all)
-	ledgerChanged := c.applied > c.ckptLSN || c.ledgerExpired
-	if len(ws) == 0 && !(ledgerChanged && (all || c.ledgerExpired || now.Sub(c.lastCkpt) >= auditEvery)) {
-		return false, nil
+	changed := c.applied > c.ckptLSN || c.ledgerExpired
+	due := all || c.ledgerExpired || now.Sub(c.lastCkpt) >= checkpointEvery ||
+		c.wal.BytesFrom(c.snapSegment) >= checkpointWALBytes
+	if len(ws) == 0 && !force && !(changed && due) {
+		return false
 	}
-	flushed := make(map[int64]uint64, len(c.flushed)+len(ws))
-	first := c.wal.FirstLSN()
-	for start, at := range c.flushed {
-		// An entry matters only while the WAL still holds records at or
-		// below its LSN.
-		if first != 0 && at >= first {
-			flushed[start] = at
-		}
-	}
-	for _, w := range ws {
-		flushed[w.Start] = c.applied
+	seg, err := c.wal.Rotate()
+	if err != nil && c.logLimit.allow("rotate", time.Now()) {
+		// Harmless: recovery also skips records by LSN, only damage in
+		// the older records of this segment could now cut newer ones.
+		c.log.Warn("cannot start a wal segment for the checkpoint", zap.Error(err))
 	}
 	seq := c.flushSeq + 1
-	// The ledger belongs to the loop: encode it here, at exactly the
-	// applied LSN the checkpoint names.
-	cp := checkpoint{Version: 1, FlushSeq: seq, AppliedLSN: c.applied, Flushed: flushed, Ledger: c.ledger}
-	b, err := cp.encode()
-	if err != nil {
-		c.unflushed = append(c.unflushed, ws...)
-		return false, err
-	}
-	job := &flushJob{seq: seq, ws: ws, audit: c.ledger.AuditRows(), ckpt: b, flushed: flushed,
-		applied: c.applied, now: now, garbage: c.garbage, expired: c.ledgerExpired}
+	t0 := time.Now()
+	c.lastEncodeAt = t0
+	// The ledger and windows belong to the loop: encode them here, at
+	// exactly the applied LSN the checkpoint names.
+	b := appendCheckpointBody(c.snapBuf[:0], seq, c.applied, seg, c.ledger, c.agg.Closable(0, 0, true))
+	c.snapBuf = nil
+	c.lastEncode = time.Since(t0)
+	c.ckm.encodeSeconds.Observe(c.lastEncode.Seconds())
+	job := &flushJob{seq: seq, ws: ws, audit: c.ledger.AuditRows(), ckpt: b, applied: c.applied,
+		walSegment: seg, now: now, garbage: c.garbage, expired: c.ledgerExpired}
 	c.garbage = nil
 	c.flushing = job
 	go func() { c.flushDone <- c.writeFlush(job) }()
-	return true, nil
+	return true
 }
 
 // takeClosable removes from the aggregator the windows to flush: those
 // whose end plus the allowed lateness has passed, every window when all is
 // set, and the windows of a failed flush together with any newer partial
-// window of the same start (one flushed LSN covers both).
+// window of the same start (closable as well; written in the same flush so
+// the checkpoint never holds half of a window that is being written).
 func (c *Collector) takeClosable(now int64, all bool) []*window.Window {
 	ws := c.agg.Closable(now, c.cfg.AllowedLateness, all)
 	for _, u := range c.unflushed {
@@ -145,6 +168,9 @@ func contains(ws []*window.Window, w *window.Window) bool {
 func (c *Collector) finishFlush(res flushResult) error {
 	job := res.job
 	c.flushing = nil
+	if cap(job.ckpt) <= maxSnapBuf {
+		c.snapBuf = job.ckpt[:0]
+	}
 	if res.err != nil {
 		c.garbage = append(c.garbage, res.garbage...)
 		c.unflushed = append(c.unflushed, job.ws...)
@@ -155,7 +181,16 @@ func (c *Collector) finishFlush(res flushResult) error {
 		c.updateGauges()
 		return res.err
 	}
-	c.flushSeq, c.flushed, c.ckptLSN, c.lastCkpt = job.seq, job.flushed, job.applied, job.now
+	// The WAL must keep every record above the older of the two
+	// checkpoints kept; with no older one, above the new one.
+	through := job.applied
+	if c.snapshotted {
+		through = c.ckptLSN
+	}
+	c.prevLSN = through
+	c.flushSeq, c.ckptLSN, c.lastCkpt, c.snapSegment = job.seq, job.applied, job.now, job.walSegment
+	c.snapshotted = true
+	clear(c.flushed) // only a version 1 checkpoint's replay needs it
 	if job.expired {
 		// Expiry happens only while no flush is in flight, so this
 		// checkpoint holds every expiry so far.
@@ -163,46 +198,38 @@ func (c *Collector) finishFlush(res flushResult) error {
 	}
 	c.m.checkpoints.Inc()
 	c.m.filesWritten.Add(float64(len(res.written)))
-	through := job.applied
-	if m := c.memMinLSN(); m != 0 && m-1 < through {
-		through = m - 1
-	}
+	c.ckm.bytes.Set(float64(len(job.ckpt)))
 	if _, err := c.wal.RemoveThrough(through); err != nil {
-		// Harmless for correctness: the segments replay as already committed.
+		// Harmless for correctness: the checkpoint names the first
+		// segment to read, older ones are never replayed.
 		c.log.Warn("wal truncation failed", zap.Error(err))
 	}
 	c.updateGauges()
 	return nil
 }
 
-// memMinLSN is the lowest WAL LSN with events held only in memory (open
-// windows and windows of a failed flush), 0 if none.
-func (c *Collector) memMinLSN() uint64 {
-	m := c.agg.MinLSN()
-	for _, w := range c.unflushed {
-		if m == 0 || w.MinLSN < m {
-			m = w.MinLSN
-		}
-	}
-	return m
-}
+// maxSnapBuf is the largest checkpoint buffer kept for the next checkpoint.
+const maxSnapBuf = 256 << 20
 
 // flushSync runs a flush to its end: it waits for the one in flight, then
 // flushes what is closable now (everything when all is set) and waits for
-// that too. Used by Flush and at shutdown.
+// that too. Used by Flush and at shutdown, where it commits one more
+// checkpoint if needed so that both checkpoints kept hold the final state
+// and the WAL ends empty.
 func (c *Collector) flushSync(all bool) error {
 	var err error
 	if c.flushing != nil {
 		err = c.finishFlush(<-c.flushDone)
 	}
-	started, serr := c.startFlush(all)
-	if serr != nil {
-		return serr
+	if c.startCheckpoint(all, false) {
+		err = c.finishFlush(<-c.flushDone)
 	}
-	if !started {
-		return err
+	if err == nil && all && c.wal.LastLSN() > c.prevLSN {
+		if c.startCheckpoint(true, true) {
+			err = c.finishFlush(<-c.flushDone)
+		}
 	}
-	return c.finishFlush(<-c.flushDone)
+	return err
 }
 
 // writeFlush is the flusher: steps 2 and 3 of a flush. It touches nothing
@@ -226,18 +253,26 @@ func (c *Collector) writeFlush(job *flushJob) flushResult {
 		return res
 	}
 	c.crash(CrashBeforeCheckpoint)
-	if err := atomicfile.WriteFile(filepath.Join(c.cfg.DataDir, checkpointFile), job.ckpt); err != nil {
+	job.ckpt = finishCheckpoint(job.ckpt)
+	path := filepath.Join(c.cfg.DataDir, checkpointName(job.seq))
+	t0 := time.Now()
+	if err := atomicfile.WriteFile(path, job.ckpt); err != nil {
 		// A failure after the rename (the directory fsync) may have
 		// committed it anyway; what is on disk decides, or the next
 		// attempt would count these files twice or lose them.
-		onDisk, lerr := loadCheckpoint(c.cfg.DataDir)
-		if lerr != nil || onDisk.FlushSeq != job.seq {
-			res.garbage, res.err = written, err
+		onDisk, lerr := readCheckpoint(path)
+		if lerr != nil || onDisk.AppliedLSN != job.applied {
+			res.garbage, res.err = written, fmt.Errorf("write checkpoint: %w", err)
 			return res
 		}
 		c.log.Warn("checkpoint reported an error but is on disk; treating it as committed", zap.Error(err))
 	}
+	c.ckm.writeSeconds.Observe(time.Since(t0).Seconds())
 	c.crash(CrashAfterCheckpoint)
+	if err := pruneCheckpoints(c.cfg.DataDir); err != nil {
+		// Harmless: older checkpoints are never read while two newer exist.
+		c.log.Warn("cannot delete old checkpoints", zap.Error(err))
+	}
 	return res
 }
 

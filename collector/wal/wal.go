@@ -24,6 +24,12 @@ const segmentSuffix = ".wal"
 type Options struct {
 	SegmentSize int64  // start a new segment past this many bytes
 	Quarantine  string // folder for copies of damaged segments; required to repair them
+	// SkipBelow and SkipLSN come from a state checkpoint: segments with an
+	// index below SkipBelow hold only records with LSN <= SkipLSN, which
+	// the checkpoint already covers. Open does not read them, so damage in
+	// them can do no harm; RemoveThrough deletes them like any other.
+	SkipBelow int
+	SkipLSN   uint64
 }
 
 // Recovery says what Open found and repaired.
@@ -50,6 +56,7 @@ type segment struct {
 	firstLSN uint64 // 0 while it holds no record
 	lastLSN  uint64 // 0 while it holds no record
 	size     int64
+	skipped  bool // not read at open (below Options.SkipBelow); LSNs are bounds
 }
 
 // WAL is an append-only log in a folder of segment files. It is not safe for
@@ -84,6 +91,11 @@ func Open(dir string, opts Options, replay func(lsn uint64, payload []byte) erro
 	}
 	w := &WAL{dir: dir, opts: opts}
 	for i, idx := range indexes {
+		if idx < opts.SkipBelow {
+			// Covered by the checkpoint: only its LSN bound matters.
+			w.segs = append(w.segs, segment{index: idx, firstLSN: opts.SkipLSN, lastLSN: opts.SkipLSN, skipped: true})
+			continue
+		}
 		seg, err := w.replaySegment(idx, i == len(indexes)-1, replay, &rec)
 		if err != nil {
 			return nil, rec, err
@@ -91,15 +103,23 @@ func Open(dir string, opts Options, replay func(lsn uint64, payload []byte) erro
 		w.segs = append(w.segs, seg)
 	}
 	rec.LastLSN = w.lastLSN
-	next := 1
-	if len(w.segs) > 0 {
-		next = w.segs[len(w.segs)-1].index
+	if opts.SkipLSN > w.lastLSN {
+		w.lastLSN = opts.SkipLSN
 	}
-	if len(w.segs) == 0 {
-		if err := w.createSegment(next); err != nil {
+	var create int // the index of a new active segment, 0 to append to the last one
+	switch {
+	case len(w.segs) == 0:
+		create = max(1, opts.SkipBelow)
+	case w.segs[len(w.segs)-1].skipped:
+		// Never append to a segment that was not read.
+		create = w.segs[len(w.segs)-1].index + 1
+	}
+	if create > 0 {
+		if err := w.createSegment(create); err != nil {
 			return nil, rec, err
 		}
 	} else {
+		next := w.segs[len(w.segs)-1].index
 		f, err := os.OpenFile(filepath.Join(dir, segmentName(next)), os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
 			return nil, rec, fmt.Errorf("open segment: %w", err)
@@ -313,6 +333,34 @@ func (w *WAL) RemoveThrough(lsn uint64) (int, error) {
 		return removed, atomicfile.SyncDir(w.dir)
 	}
 	return 0, nil
+}
+
+// Rotate starts a new active segment unless the active one is empty, so
+// that every record committed from now on lands in a segment holding no
+// older record. It returns the index of the active segment: a checkpoint
+// covering every record so far names it as the first one recovery reads.
+func (w *WAL) Rotate() (int, error) {
+	active := w.segs[len(w.segs)-1]
+	if active.size == 0 {
+		return active.index, nil
+	}
+	if err := w.createSegment(active.index + 1); err != nil {
+		return active.index, err
+	}
+	return active.index + 1, nil
+}
+
+// BytesFrom is the size of the segments with index >= from that were read
+// or written by this process: what a recovery from a checkpoint naming
+// segment from would replay.
+func (w *WAL) BytesFrom(from int) int64 {
+	var n int64
+	for _, s := range w.segs {
+		if s.index >= from {
+			n += s.size
+		}
+	}
+	return n
 }
 
 // FirstLSN is the lowest LSN still in the log, 0 when it holds no record.

@@ -84,7 +84,12 @@ func TestWALDiskFull(t *testing.T) {
 	checkTotals(t, ctx, p, tr)
 	checkClean(t, audit(t, ctx, p), tr)
 	t.Run("logged once", func(t *testing.T) {
-		checkLoggedOnce(t, p.Collector.Log, true, "no space left on device")
+		checkLoggedOnce(t, p.Collector.Log, true, "no space left on device", "wal commit failed")
+		// A checkpoint written to the same full disk fails too, in its
+		// own line: at most once as well.
+		if lines := faultLines(t, p.Collector.Log, "no space left on device", "write checkpoint"); len(lines) > 1 {
+			t.Errorf("the failed checkpoint was logged %d times; want at most once", len(lines))
+		}
 	})
 }
 
