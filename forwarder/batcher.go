@@ -18,71 +18,125 @@ type ackRef struct {
 	chunkMeta
 }
 
-// batch is an unsealed batch: frames back to back, ready to spool.
+// batch is an unsealed batch: frames back to back, ready to spool. Its data
+// lies in a spool block (spool.NewBuffer), which the spool's handoff keeps
+// rather than copies when it takes the batch for the shipper.
 type batch struct {
 	data  []byte
+	mem   *[]byte
 	count uint32
 	acks  []ackRef
 }
 
-var batchPool sync.Pool
+// freeBatches keeps batches for reuse. It is not a sync.Pool: that is
+// emptied by garbage collections, and a new batch's megabyte is then zeroed
+// and faulted in again page by page.
+var freeBatches = make(chan *batch, 16)
 
 func newBatch(capacity int) *batch {
-	if b, ok := batchPool.Get().(*batch); ok {
-		return b
+	var b *batch
+	select {
+	case b = <-freeBatches:
+	default:
+		b = new(batch)
 	}
-	return &batch{data: make([]byte, 0, capacity)}
+	if b.mem == nil || cap(b.data) < capacity {
+		spool.FreeBuffer(b.mem)
+		b.data, b.mem = spool.NewBuffer(capacity)
+	}
+	return b
 }
 
 func recycleBatch(b *batch) {
 	b.data, b.count = b.data[:0], 0
 	clear(b.acks)
 	b.acks = b.acks[:0]
-	batchPool.Put(b)
+	select {
+	case freeBatches <- b:
+	default:
+		spool.FreeBuffer(b.mem)
+	}
 }
 
-// runBatcher gathers chunks into batches, sealing one when it would
-// exceed the event or byte limit or when the first chunk in it has waited
-// the linger time. It closes out when in is closed.
-func (f *Forwarder) runBatcher(in <-chan *chunk, out chan<- *batch) {
-	defer close(out)
-	var cur *batch
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	defer linger.Stop()
-	seal := func() {
-		if cur != nil {
-			out <- cur
-			cur = nil
-		}
-		linger.Stop()
+// batcher gathers the runs of frames connections hand on into batches. A
+// connection appends straight from its read buffer under the lock, so each
+// byte is copied once on its way to the spool, and no goroutine sits
+// between the connections and the spool writer. A batch is sealed when the
+// next run would take it past a limit, when it reaches one, or when its
+// first run has waited the linger time.
+type batcher struct {
+	maxEvents, maxBytes int
+	linger              time.Duration
+	out                 chan<- *batch
+
+	mu      sync.Mutex
+	cur     *batch
+	started time.Time // when cur got its first run
+	timer   *time.Timer
+	closed  bool
+}
+
+func newBatcher(cfg Config, out chan<- *batch) *batcher {
+	bt := &batcher{maxEvents: cfg.BatchMaxEvents, maxBytes: cfg.BatchMaxBytes, linger: cfg.BatchLinger, out: out}
+	bt.timer = time.AfterFunc(time.Hour, bt.expire)
+	bt.timer.Stop()
+	return bt
+}
+
+// add appends a run of whole frames from cs. Under backpressure (the spool
+// writer is behind, the spool full) it blocks, and so every connection
+// stops reading.
+func (bt *batcher) add(cs *connState, frames []byte, meta chunkMeta) {
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	if bt.cur != nil && (int(bt.cur.count)+int(meta.events) > bt.maxEvents || len(bt.cur.data)+len(frames) > bt.maxBytes) {
+		bt.sealLocked()
 	}
-	for {
-		select {
-		case ck, ok := <-in:
-			if !ok {
-				seal()
-				return
-			}
-			if cur != nil && (int(cur.count)+int(ck.events) > f.cfg.BatchMaxEvents || len(cur.data)+len(ck.data) > f.cfg.BatchMaxBytes) {
-				seal()
-			}
-			if cur == nil {
-				cur = newBatch(f.cfg.BatchMaxBytes)
-				linger.Reset(f.cfg.BatchLinger)
-			}
-			cur.data = append(cur.data, ck.data...)
-			cur.count += ck.events
-			cur.acks = append(cur.acks, ackRef{cs: ck.cs, chunkMeta: ck.chunkMeta})
-			ck.cs, ck.data = nil, ck.data[:0]
-			chunkPool.Put(ck)
-			if int(cur.count) >= f.cfg.BatchMaxEvents || len(cur.data) >= f.cfg.BatchMaxBytes {
-				seal()
-			}
-		case <-linger.C:
-			seal()
-		}
+	if bt.cur == nil {
+		bt.cur = newBatch(bt.maxBytes)
+		bt.started = time.Now()
+		bt.timer.Reset(bt.linger)
 	}
+	bt.cur.data = append(bt.cur.data, frames...)
+	bt.cur.count += meta.events
+	bt.cur.acks = append(bt.cur.acks, ackRef{cs: cs, chunkMeta: meta})
+	if int(bt.cur.count) >= bt.maxEvents || len(bt.cur.data) >= bt.maxBytes {
+		bt.sealLocked()
+	}
+}
+
+// expire seals the current batch once its linger time has passed. A timer
+// that fires for a batch already sealed by size finds a younger batch and
+// waits for the rest of that one's linger time instead.
+func (bt *batcher) expire() {
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	if bt.cur == nil || bt.closed {
+		return
+	}
+	if left := bt.linger - time.Since(bt.started); left > 0 {
+		bt.timer.Reset(left)
+		return
+	}
+	bt.sealLocked()
+}
+
+func (bt *batcher) sealLocked() {
+	if bt.cur != nil {
+		bt.out <- bt.cur
+		bt.cur = nil
+	}
+	bt.timer.Stop()
+}
+
+// close seals what is left and closes the output. Every add must have
+// returned.
+func (bt *batcher) close() {
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	bt.sealLocked()
+	bt.closed = true
+	close(bt.out)
 }
 
 // maxGroup bounds how many sealed batches one fsync covers.
@@ -121,7 +175,14 @@ func (f *Forwarder) commit(ctx context.Context, group []*batch) {
 	synced := 0
 	for i := 0; i < len(group); {
 		b := group[i]
+		lent := spool.Lend(b.data, b.mem)
 		_, err := f.sp.Append(time.Now().UnixNano(), b.count, b.data, false)
+		if lent && spool.Reclaim(b.data) {
+			// The handoff keeps the memory for the shipper; the batch
+			// itself is done with it (acks and count are all that is
+			// used from here on).
+			b.data, b.mem = nil, nil
+		}
 		switch {
 		case err == nil:
 			i++

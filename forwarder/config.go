@@ -35,8 +35,12 @@ type Config struct {
 
 	Spool         string
 	SpoolMaxBytes int64
-	SegmentBytes  int64  // 0 means the spool's default
-	SpoolCompress string // "s2" or "none": how batches are stored
+	SegmentBytes  int64 // 0 means the spool's default
+	// SpoolCompress is how batches are stored: "none" (the default) or
+	// "s2". S2 stores 2.8 times fewer bytes (93 against 264 per event in
+	// BenchmarkIngest), so the same SpoolMaxBytes rides out a longer
+	// collector outage, but it was a third of the forwarder's CPU.
+	SpoolCompress string
 
 	Collector       string         // base URL; batches go to <Collector>/v1/batches
 	Token           string         // bearer token; empty sends none
@@ -64,7 +68,7 @@ func DefaultConfig() Config {
 		BatchMaxBytes:   1 << 20,
 		BatchLinger:     100 * time.Millisecond,
 		SpoolMaxBytes:   1 << 30,
-		SpoolCompress:   "s2",
+		SpoolCompress:   "none",
 		Compress:        "auto",
 		ShipConcurrency: 8,
 		ShipTimeout:     30 * time.Second,

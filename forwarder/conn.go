@@ -301,29 +301,17 @@ type chunkMeta struct {
 	closed bool
 }
 
-// chunk is a run of whole, valid frames from one connection.
-type chunk struct {
-	cs   *connState
-	data []byte
-	chunkMeta
-}
-
-var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
-
-// handOn copies frames to a chunk and passes it to the batcher; under
+// handOn passes frames to the batcher, which copies them; under
 // backpressure (a full spool) it blocks, and so the connection stops
 // reading.
 func (f *Forwarder) handOn(cs *connState, frames []byte, meta chunkMeta) {
-	ck := chunkPool.Get().(*chunk)
-	ck.cs, ck.chunkMeta = cs, meta
-	ck.data = append(ck.data[:0], frames...)
 	if meta.hasSeq {
 		cs.sentSeq, cs.sentAny = max(cs.sentSeq, meta.seq), true
 	}
 	if meta.closed {
 		cs.sentClosed = true
 	}
-	f.chunks <- ck
+	f.batcher.add(cs, frames, meta)
 }
 
 // rateLimit allows one event per interval; it keeps per-frame logging from

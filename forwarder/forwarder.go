@@ -29,8 +29,8 @@ type Forwarder struct {
 	id     [16]byte
 	client *ship.Client
 
-	chunks chan *chunk
-	sealed chan *batch
+	batcher *batcher
+	sealed  chan *batch
 
 	connMu sync.Mutex
 	conns  map[*connState]struct{}
@@ -78,11 +78,11 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, er
 	}
 	f := &Forwarder{
 		cfg: cfg, log: log, sp: sp, id: id, client: client, ln: ln,
-		chunks:  make(chan *chunk, 64),
 		sealed:  make(chan *batch, 4),
 		conns:   make(map[*connState]struct{}),
 		drainCh: make(chan struct{}),
 	}
+	f.batcher = newBatcher(cfg, f.sealed)
 	f.m = newMetrics(reg, sp)
 	for _, r := range []*rateLimit{&f.malformedLog, &f.fullLog, &f.retryLog, &f.rejectLog} {
 		r.interval = time.Second
@@ -129,7 +129,6 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		defer close(acceptDone)
 		f.acceptLoop()
 	}()
-	go f.runBatcher(f.chunks, f.sealed)
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -164,7 +163,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	}
 	f.connMu.Unlock()
 	f.connWG.Wait()
-	close(f.chunks)
+	f.batcher.close()
 	<-writerDone
 
 	drainErr := f.sp.WaitDrained(hard)

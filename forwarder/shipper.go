@@ -49,10 +49,16 @@ func (f *Forwarder) runShipper(ctx context.Context) {
 	}
 }
 
+// The Batch header is written into the record's headroom in front of its
+// events (see spool.Record.Body), so a batch is sent without copying it.
+var _ [spool.Headroom - wire.BatchHeaderSize]struct{}
+
 // deliver sends one batch until the collector takes it, rejects it for
 // good, or ctx ends (the batch then stays in the spool).
 func (f *Forwarder) deliver(ctx context.Context, rec spool.Record) {
-	body, err := wire.EncodeBatch(&wire.Batch{ForwarderID: f.id, BatchSeq: rec.Seq, CreatedNs: rec.CreatedNs,
+	defer spool.Recycle(&rec)
+	body := rec.Body(wire.BatchHeaderSize, wire.BatchPadding(len(rec.Events)))
+	err := wire.PutBatch(body, &wire.Batch{ForwarderID: f.id, BatchSeq: rec.Seq, CreatedNs: rec.CreatedNs,
 		EventCount: rec.EventCount, Events: rec.Events})
 	if err != nil {
 		f.log.Error("encode batch", zap.Uint64("batch_seq", rec.Seq), zap.Error(err))

@@ -28,7 +28,15 @@ func Profile(pid int, out string) (stop func() error, err error) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	// perf needs a moment to attach; events before that are not sampled.
+	// It creates its output file after installing its SIGINT handler, so
+	// wait for the file too: on a loaded machine a stop sent before then
+	// killed perf before it wrote anything.
 	time.Sleep(200 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(out); err == nil {
+			break
+		}
+	}
 	// stop may be called twice (after the measurement, and deferred for
 	// the error paths); only the first call acts.
 	return sync.OnceValue(func() error {

@@ -69,7 +69,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&c.Spool, "spool", "", "spool `directory` (required); created if missing")
 	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", c.SpoolMaxBytes, "cap on spool segment `bytes`; when reached, reads and acks pause until batches ship")
 	fs.Int64Var(&c.SegmentBytes, "spool-segment-bytes", 0, "rotate spool segments at this many `bytes` (0: 64 MiB, at most a quarter of --spool-max-bytes)")
-	fs.StringVar(&c.SpoolCompress, "spool-compression", c.SpoolCompress, "how batches are stored in the spool: s2 (fast compression) or none")
+	fs.StringVar(&c.SpoolCompress, "spool-compression", c.SpoolCompress, "how batches are stored in the spool: none, or s2 (fast compression: fewer bytes on disk for much more CPU)")
 	fs.StringVar(&c.Collector, "collector", "", "collector base `URL` (required); batches go to URL/v1/batches")
 	fs.StringVar(&o.tokenFile, "token-file", "", "`file` holding the collector's bearer token (whitespace trimmed; must not be empty)")
 	fs.StringVar(&o.caFile, "ca-file", "", "PEM `file` of CA certificates trusted for an https:// --collector, instead of the system roots")

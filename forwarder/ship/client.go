@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -101,6 +102,7 @@ func New(o Options) (*Client, error) {
 	if c.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 16
+		tr.DialContext = dialBodyConn
 		if tr.TLSClientConfig == nil {
 			tr.TLSClientConfig = &tls.Config{}
 		}
@@ -144,10 +146,12 @@ func (c *Client) Send(ctx context.Context, body []byte) Result {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.tmeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, newBody(payload))
 	if err != nil {
 		return Result{Outcome: Retry, Reason: "request", Err: err}
 	}
+	req.ContentLength = int64(len(payload))
+	req.GetBody = func() (io.ReadCloser, error) { return newBody(payload), nil }
 	req.Header.Set("Content-Type", "application/x-capnp")
 	if c.enc != nil {
 		req.Header.Set("Content-Encoding", "zstd")
@@ -205,4 +209,51 @@ func networkReason(err error) string {
 		return "tls"
 	}
 	return "network"
+}
+
+// dialer has http.DefaultTransport's settings.
+var dialer = &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+
+// dialBodyConn dials like http.DefaultTransport, wrapping TCP connections
+// in a bodyConn.
+func dialBodyConn(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &bodyConn{tc}, nil
+	}
+	return c, nil
+}
+
+// body is a request body held in memory, which bodyConn recognises.
+type body struct{ bytes.Reader }
+
+func newBody(b []byte) *body {
+	r := new(body)
+	r.Reset(b)
+	return r
+}
+
+func (*body) Close() error { return nil }
+
+// bodyConn sends a request body held in memory with one write. net/http
+// hands the connection the body wrapped in an io.LimitedReader, which the
+// TCPConn's ReadFrom copies through a 32 KiB buffer: a memmove of every
+// byte and 32 write calls per megabyte, a twentieth of the forwarder's CPU
+// in a profile. For a body within the limit it writes the bytes directly.
+type bodyConn struct {
+	*net.TCPConn
+}
+
+func (c *bodyConn) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if br, ok := lr.R.(*body); ok && int64(br.Len()) <= lr.N {
+			n, err := br.WriteTo(c.TCPConn)
+			lr.N -= n
+			return n, err
+		}
+	}
+	return c.TCPConn.ReadFrom(r)
 }

@@ -1,16 +1,24 @@
 package spool
 
 // handoffLimit bounds the bytes of batches kept in memory for the shipping
-// cursor. Past it (the collector is away and the cursor has stalled) new
-// batches are read back from the segment as before.
-var handoffLimit = 32 << 20
+// cursor. Past it (the collector is away or slower than the emitters and
+// the cursor has fallen behind) new batches are read back from the segment
+// as before. A few batches are enough for a cursor that keeps up, which is
+// when the handoff pays; a bigger limit only holds more memory that is read
+// much later (32 MiB of it was 8,000 page faults, a tenth of a CPU second
+// per million events, on a virtual machine where faults are dear).
+var handoffLimit = 8 << 20
 
-// handed is a copy of a batch just appended, waiting for the cursor.
+// handed is a batch just appended, waiting for the cursor: a copy, or the
+// block the caller lent (see Lend).
 //
 // The cursor usually reaches a batch moments after it was written, and
 // reading it back cost a pread, a checksum and an S2 decode of every byte:
 // 10% of the forwarder's CPU in a demo profile (s2.Decode 6.5%, the rest
-// syscalls). Taking the copy costs one memmove.
+// syscalls). Taking the copy costs one memmove, into a pooled block with
+// Headroom, so that the shipper sends it without another copy; a caller
+// that assembled the batch in such a block and lent it (see Lend) saves
+// even that.
 type handed struct {
 	seg  uint64
 	off  int64 // the record's offset in its segment
@@ -18,16 +26,22 @@ type handed struct {
 	rec  Record
 }
 
-// handOff remembers a copy of a record just written at seg/off. Callers
-// hold mu.
+// handOff remembers a record just written at seg/off: it keeps the lent
+// block events lie in, or else a copy. Callers hold mu.
 func (s *Spool) handOff(seg uint64, off, size int64, seq uint64, createdNs int64, count uint32, events []byte) {
 	if s.handBytes+len(events) > handoffLimit {
 		return
 	}
-	ev := make([]byte, len(events))
-	copy(ev, events)
+	var ev []byte
+	mem := borrow(events)
+	if mem != nil {
+		ev = events[:len(events):len(events)]
+	} else {
+		mem, ev = ownedEvents(len(events))
+		copy(ev, events)
+	}
 	s.hand = append(s.hand, handed{seg: seg, off: off, size: size,
-		rec: Record{Seq: seq, CreatedNs: createdNs, EventCount: count, Events: ev}})
+		rec: Record{Seq: seq, CreatedNs: createdNs, EventCount: count, Events: ev, mem: mem}})
 	s.handBytes += len(ev)
 }
 
@@ -37,6 +51,7 @@ func (s *Spool) takeHanded(seg uint64, off int64) (handed, bool) {
 	i := 0
 	for i < len(s.hand) && (s.hand[i].seg < seg || (s.hand[i].seg == seg && s.hand[i].off < off)) {
 		s.handBytes -= len(s.hand[i].rec.Events)
+		Recycle(&s.hand[i].rec) // passed: nobody else has it
 		i++
 	}
 	var h handed

@@ -36,6 +36,9 @@ type Record struct {
 
 	segment uint64 // the segment holding the record, for Release
 	flags   uint32 // how Events is stored; see docs/spool-format.md
+	// mem is the pooled block Events lies in, Headroom bytes in; nil when
+	// Events is not the record's own (see Recycle and Body).
+	mem *[]byte
 }
 
 // Record flags.
@@ -94,7 +97,9 @@ func appendRecordHeader(dst []byte, seq uint64, createdNs int64, count, flags ui
 // readRecord reads the record at the reader's position into buf (grown as
 // needed) and returns it with its on-disk size. io.EOF means a clean end;
 // ErrTruncated, ErrBadLength and ErrBadChecksum describe a bad record. The
-// record's Events alias the returned buffer.
+// record's Events alias the returned buffer. A nil buf means the record is
+// to own its events: they go into a pooled block with Headroom in front
+// (see Recycle), whatever the returned buffer is used for afterwards.
 func readRecord(r io.Reader, buf []byte) (Record, []byte, int64, error) {
 	var h [recordHeaderSize]byte
 	n, err := io.ReadFull(r, h[:])
@@ -110,6 +115,15 @@ func readRecord(r io.Reader, buf []byte) (Record, []byte, int64, error) {
 	plen := binary.LittleEndian.Uint32(h[0:])
 	if plen < metaSize || plen > MaxRecordBytes {
 		return Record{}, buf, 0, ErrBadLength
+	}
+	// On an error below the block is left to the garbage collector: the
+	// returned buffer may still use it.
+	var mem *[]byte
+	if buf == nil && plen <= pooledReadMax {
+		// The payload's metadata goes just in front of Headroom, so that
+		// the events land where Body expects them.
+		mem = getBlock(Headroom + int(plen) - metaSize + Tailroom)
+		buf = (*mem)[Headroom-metaSize : Headroom-metaSize]
 	}
 	buf, err = readN(r, buf[:0], int(plen))
 	if err != nil {
@@ -127,12 +141,17 @@ func readRecord(r io.Reader, buf []byte) (Record, []byte, int64, error) {
 		EventCount: binary.LittleEndian.Uint32(buf[16:]),
 		Events:     buf[metaSize:],
 		flags:      binary.LittleEndian.Uint32(buf[20:]),
+		mem:        mem,
 	}
 	if rec.flags&^knownFlags != 0 {
 		return Record{}, buf, 0, ErrBadFlags
 	}
 	return rec, buf, int64(recordHeaderSize) + int64(plen), nil
 }
+
+// pooledReadMax bounds the block readRecord takes before reading a payload
+// whose length it has not verified yet; longer payloads grow step by step.
+const pooledReadMax = 8 << 20
 
 // readStep bounds how far ahead of the bytes actually read a buffer grows,
 // so that a corrupt length near MaxRecordBytes at the end of a short file
@@ -163,7 +182,8 @@ func isDataError(err error) bool {
 	return false
 }
 
-// decodeEvents replaces stored events by the events they hold.
+// decodeEvents replaces stored events by the events they hold, in a pooled
+// block of the record's own.
 func decodeEvents(rec *Record) error {
 	if rec.flags&flagS2 == 0 {
 		return nil
@@ -172,10 +192,12 @@ func decodeEvents(rec *Record) error {
 	if err != nil || n > MaxRecordBytes {
 		return ErrBadCompression
 	}
-	ev, err := s2.Decode(make([]byte, n), rec.Events)
-	if err != nil {
+	mem, ev := ownedEvents(n)
+	if _, err := s2.Decode(ev, rec.Events); err != nil {
+		Recycle(&Record{mem: mem})
 		return ErrBadCompression
 	}
-	rec.Events, rec.flags = ev, 0
+	Recycle(rec)
+	rec.Events, rec.flags, rec.mem = ev, 0, mem
 	return nil
 }
