@@ -175,9 +175,8 @@ func (f *Forwarder) commit(ctx context.Context, group []*batch) {
 	synced := 0
 	for i := 0; i < len(group); {
 		b := group[i]
-		lent := spool.Lend(b.data, b.mem)
-		_, err := f.sp.Append(time.Now().UnixNano(), b.count, b.data, false)
-		if lent && spool.Reclaim(b.data) {
+		_, kept, err := f.sp.AppendBlock(time.Now().UnixNano(), b.count, b.data, b.mem, false)
+		if kept {
 			// The handoff keeps the memory for the shipper; the batch
 			// itself is done with it (acks and count are all that is
 			// used from here on).

@@ -115,7 +115,8 @@ func (r *Record) Body(head, tail int) []byte {
 // NewBuffer returns an empty buffer for up to n event bytes in a pooled
 // block, Headroom bytes in, for a caller that assembles a batch to append:
 // appending to buf within its capacity keeps it in the block, so that the
-// block can be lent to the handoff (see Lend). FreeBuffer gives it back.
+// block can be given to the handoff (see AppendBlock). FreeBuffer gives it
+// back.
 func NewBuffer(n int) (buf []byte, mem *[]byte) {
 	mem, ev := ownedEvents(n)
 	return ev[:0:n], mem
@@ -129,57 +130,10 @@ func FreeBuffer(mem *[]byte) {
 	}
 }
 
-// lent holds the blocks offered to the handoff, by the address of their
-// events: Append is called with a slice of bytes, and this is how the
-// handoff learns it may keep them rather than copy them.
-var lent struct {
-	mu sync.Mutex
-	m  map[*byte]*[]byte
-}
-
-// Lend offers the handoff the block under events, a buffer from NewBuffer
-// appended to in place, for the next Append of exactly these events: if the
-// handoff takes the batch it keeps the block instead of copying it (the
-// cursor hands it out as the record's memory and Recycle frees it). Call
-// Reclaim after Append, whatever it returned. Lend reports false, and
-// offers nothing, when events no longer lie in the block.
-func Lend(events []byte, mem *[]byte) bool {
-	if mem == nil || len(events) == 0 || len(*mem) < Headroom+len(events)+Tailroom ||
-		&events[0] != &(*mem)[Headroom] {
-		return false
-	}
-	lent.mu.Lock()
-	defer lent.mu.Unlock()
-	if lent.m == nil {
-		lent.m = make(map[*byte]*[]byte)
-	}
-	lent.m[&events[0]] = mem
-	return true
-}
-
-// Reclaim ends the offer Lend made and reports whether the handoff kept the
-// block; if it did, the caller must no longer use events or the block.
-func Reclaim(events []byte) (kept bool) {
-	lent.mu.Lock()
-	defer lent.mu.Unlock()
-	if _, ok := lent.m[&events[0]]; ok {
-		delete(lent.m, &events[0])
-		return false
-	}
-	return true
-}
-
-// borrow takes the block lent for events, if there is one.
-func borrow(events []byte) *[]byte {
-	if len(events) == 0 {
-		return nil
-	}
-	lent.mu.Lock()
-	defer lent.mu.Unlock()
-	mem, ok := lent.m[&events[0]]
-	if !ok || len(*mem) < Headroom+len(events)+Tailroom {
-		return nil
-	}
-	delete(lent.m, &events[0])
-	return mem
+// inBlock reports whether events lie in mem at Headroom with Tailroom
+// behind them, as a buffer from NewBuffer appended to in place does: only
+// then can the handoff keep mem as the record's memory.
+func inBlock(events []byte, mem *[]byte) bool {
+	return mem != nil && len(events) > 0 && len(*mem) >= Headroom+len(events)+Tailroom &&
+		&events[0] == &(*mem)[Headroom]
 }

@@ -107,10 +107,10 @@ func TestBlocksReusedAndBounded(t *testing.T) {
 	}
 }
 
-// TestLendKeepsBlock checks that a batch assembled in a lent buffer is kept
-// by the handoff without a copy and reaches the cursor intact, and that the
-// caller keeps its buffer when the handoff has no room.
-func TestLendKeepsBlock(t *testing.T) {
+// TestAppendBlockKeepsBlock checks that a batch assembled in a buffer from
+// NewBuffer is kept by the handoff without a copy and reaches the cursor
+// intact, and that the caller keeps its buffer when the handoff has no room.
+func TestAppendBlockKeepsBlock(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		limit int
@@ -124,14 +124,12 @@ func TestLendKeepsBlock(t *testing.T) {
 			defer s.Close()
 			buf, mem := NewBuffer(4096)
 			buf = append(buf, payload(7)...)
-			if !Lend(buf, mem) {
-				t.Fatal("Lend refused a buffer from NewBuffer")
-			}
-			if _, err := s.Append(7, 7, buf, false); err != nil {
+			_, kept, err := s.AppendBlock(7, 7, buf, mem, false)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if got := Reclaim(buf); got != tc.kept {
-				t.Fatalf("Reclaim = %v; want %v", got, tc.kept)
+			if kept != tc.kept {
+				t.Fatalf("AppendBlock kept = %v; want %v", kept, tc.kept)
 			}
 			if err := s.Sync(); err != nil {
 				t.Fatal(err)
@@ -139,7 +137,7 @@ func TestLendKeepsBlock(t *testing.T) {
 			rec := next(t, s)
 			checkRecord(t, rec, 7)
 			if shared := &rec.Events[0] == &buf[0]; shared != tc.kept {
-				t.Fatalf("record shares the lent memory: %v; want %v", shared, tc.kept)
+				t.Fatalf("record shares the caller's memory: %v; want %v", shared, tc.kept)
 			}
 			if !tc.kept {
 				// Still the caller's: writing to it changes no record.
@@ -154,11 +152,11 @@ func TestLendKeepsBlock(t *testing.T) {
 	t.Run("moved", func(t *testing.T) {
 		buf, mem := NewBuffer(8)
 		grown := append(buf, make([]byte, 64)...) // past its capacity: a new array
-		if Lend(grown, mem) {
-			t.Fatal("Lend took events that are not in the block")
+		if inBlock(grown, mem) {
+			t.Fatal("events that are not in the block were taken for it")
 		}
-		if Lend(nil, mem) || Lend(buf[:0], nil) {
-			t.Fatal("Lend took an empty buffer or no block")
+		if inBlock(nil, mem) || inBlock(buf[:0], nil) {
+			t.Fatal("an empty buffer or no block was taken")
 		}
 	})
 }

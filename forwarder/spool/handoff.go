@@ -10,14 +10,14 @@ package spool
 var handoffLimit = 8 << 20
 
 // handed is a batch just appended, waiting for the cursor: a copy, or the
-// block the caller lent (see Lend).
+// block the caller gave (see AppendBlock).
 //
 // The cursor usually reaches a batch moments after it was written, and
 // reading it back cost a pread, a checksum and an S2 decode of every byte:
 // 10% of the forwarder's CPU in a demo profile (s2.Decode 6.5%, the rest
 // syscalls). Taking the copy costs one memmove, into a pooled block with
 // Headroom, so that the shipper sends it without another copy; a caller
-// that assembled the batch in such a block and lent it (see Lend) saves
+// that assembled the batch in such a block and gives it (AppendBlock) saves
 // even that.
 type handed struct {
 	seg  uint64
@@ -26,16 +26,17 @@ type handed struct {
 	rec  Record
 }
 
-// handOff remembers a record just written at seg/off: it keeps the lent
-// block events lie in, or else a copy. Callers hold mu.
-func (s *Spool) handOff(seg uint64, off, size int64, seq uint64, createdNs int64, count uint32, events []byte) {
+// handOff remembers a record just written at seg/off: it keeps block, the
+// caller's memory events lie in (nil for none), or else a copy. It reports
+// whether it kept block. Callers hold mu.
+func (s *Spool) handOff(seg uint64, off, size int64, seq uint64, createdNs int64, count uint32, events []byte, block *[]byte) (kept bool) {
 	if s.handBytes+len(events) > handoffLimit {
-		return
+		return false
 	}
 	var ev []byte
-	mem := borrow(events)
-	if mem != nil {
-		ev = events[:len(events):len(events)]
+	mem := block
+	if inBlock(events, block) {
+		ev, kept = events[:len(events):len(events)], true
 	} else {
 		mem, ev = ownedEvents(len(events))
 		copy(ev, events)
@@ -43,6 +44,7 @@ func (s *Spool) handOff(seg uint64, off, size int64, seq uint64, createdNs int64
 	s.hand = append(s.hand, handed{seg: seg, off: off, size: size,
 		rec: Record{Seq: seq, CreatedNs: createdNs, EventCount: count, Events: ev, mem: mem}})
 	s.handBytes += len(ev)
+	return kept
 }
 
 // takeHanded returns the copy of the record at seg/off, if there is one,

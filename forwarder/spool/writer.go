@@ -17,10 +17,23 @@ import (
 // ErrFull; force (used when a batch is replaced by its two halves) skips
 // that check. Events is not retained.
 func (s *Spool) Append(createdNs int64, count uint32, events []byte, force bool) (uint64, error) {
+	seq, _, err := s.append(createdNs, count, events, nil, force)
+	return seq, err
+}
+
+// AppendBlock is Append for events assembled in place in block, a buffer
+// from NewBuffer: the handoff may keep block as the record's memory
+// instead of copying the events (kept), and then the caller must no longer
+// use events or block. Otherwise they stay the caller's (FreeBuffer).
+func (s *Spool) AppendBlock(createdNs int64, count uint32, events []byte, block *[]byte, force bool) (seq uint64, kept bool, err error) {
+	return s.append(createdNs, count, events, block, force)
+}
+
+func (s *Spool) append(createdNs int64, count uint32, events []byte, block *[]byte, force bool) (uint64, bool, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if len(events)+metaSize > MaxRecordBytes {
-		return 0, fmt.Errorf("spool: batch of %d bytes exceeds the record limit", len(events))
+		return 0, false, fmt.Errorf("spool: batch of %d bytes exceeds the record limit", len(events))
 	}
 	stored, flags := events, uint32(0)
 	if s.compress && len(events) > 0 {
@@ -35,7 +48,7 @@ func (s *Spool) Append(createdNs int64, count uint32, events []byte, force bool)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return 0, ErrClosed
+		return 0, false, ErrClosed
 	}
 	w := s.wseg
 	rotate := w != nil && w.records > 0 && (w.size+size > s.segmentBytes || s.rotateReq ||
@@ -43,15 +56,15 @@ func (s *Spool) Append(createdNs int64, count uint32, events []byte, force bool)
 	if !rotate && !force && s.bytes+size > s.maxBytes {
 		s.full = true
 		s.mu.Unlock()
-		return 0, ErrFull
+		return 0, false, ErrFull
 	}
 	s.mu.Unlock()
 	if err := s.cutTail(); err != nil {
-		return 0, s.appendError(err)
+		return 0, false, s.appendError(err)
 	}
 	if rotate {
 		if err := s.seal(); err != nil {
-			return 0, s.appendError(err)
+			return 0, false, s.appendError(err)
 		}
 	}
 	if s.wseg == nil {
@@ -59,14 +72,14 @@ func (s *Spool) Append(createdNs int64, count uint32, events []byte, force bool)
 		// and its successor not created yet: on a full disk that waits
 		// until shipping has deleted a segment.
 		if err := s.startSegment(); err != nil {
-			return 0, s.appendError(err)
+			return 0, false, s.appendError(err)
 		}
 	}
 	s.mu.Lock()
 	if !force && s.bytes+size > s.maxBytes {
 		s.full = true
 		s.mu.Unlock()
-		return 0, ErrFull
+		return 0, false, ErrFull
 	}
 	seq := s.next
 	w = s.wseg
@@ -79,23 +92,23 @@ func (s *Spool) Append(createdNs int64, count uint32, events []byte, force bool)
 		if err := writeUint(filepath.Join(s.dir, seqFloorFile), floor, true); err != nil {
 			err = s.appendError(fmt.Errorf("reserve batch seqs: %w", err))
 			s.sealAfterFailure()
-			return 0, err
+			return 0, false, err
 		}
 		s.floor = floor
 	}
 	s.hdr = appendRecordHeader(s.hdr[:0], seq, createdNs, count, flags, stored)
 	if err := s.write(w, s.hdr, stored); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	s.mu.Lock()
-	s.handOff(w.id, w.size, size, seq, createdNs, count, events)
+	kept := s.handOff(w.id, w.size, size, seq, createdNs, count, events, block)
 	w.size += size
 	w.records++
 	s.bytes += size
 	s.next++
 	s.full = false
 	s.mu.Unlock()
-	return seq, nil
+	return seq, kept, nil
 }
 
 // appendError says where the failed append was going: the active segment
