@@ -51,9 +51,11 @@ type Collector struct {
 	crashHits     int
 	hook          func(point string) // tests: called at every crash point
 
-	// Per-group scratch, reused.
-	pending map[seqKey]struct{}
-	walBuf  []byte
+	// Per-group scratch, reused; two of some, for the two groups a commit
+	// chain holds at once (see commitGroup).
+	groups  [2][]*request
+	pending [2]map[seqKey]struct{}
+	walBufs [2][]byte
 	frames  [][]byte
 	dups    map[[16]byte]uint32
 	hdr     recordHeader
@@ -109,7 +111,7 @@ func Open(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Collector, e
 		m:        newMetrics(reg),
 		ckm:      newCkptMetrics(reg),
 		id8:      id.String()[:8],
-		pending:  make(map[seqKey]struct{}),
+		pending:  [2]map[seqKey]struct{}{make(map[seqKey]struct{}), make(map[seqKey]struct{})},
 		dups:     make(map[[16]byte]uint32),
 		queue:    make(chan *request, cfg.QueueSize),
 		inflight: make(chan struct{}, cfg.MaxInflight),
