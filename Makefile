@@ -36,7 +36,7 @@ demo: build ## Run the whole pipeline on this machine and print what it measured
 
 BENCHFLAGS = -run '^$$' -benchmem
 
-bench: ## Full benchmarks (about 15 minutes): micro, forwarding vs rsyslog, pipeline, scaling; results in bench/results/.
+bench: ## Full benchmarks (about 17 minutes): micro, forwarding vs rsyslog, pipeline (1M burst and 60 s sustained), scaling; results in bench/results/.
 	@mkdir -p bench/results
 	{ $(GO) test $(BENCHFLAGS) -bench . -count $(BENCHCOUNT) -benchtime 500ms ./wire/ ./bench/ ./collector/window/ && \
 	  $(GO) test $(BENCHFLAGS) -bench '^Benchmark(Emit|EmitParallel|WriterThroughput)$$' -count $(BENCHCOUNT) -benchtime 500ms ./emitter/ && \
@@ -47,6 +47,7 @@ bench: ## Full benchmarks (about 15 minutes): micro, forwarding vs rsyslog, pipe
 	$(GO) run ./bench/cmd/benchsummary --in bench/results/micro.txt --out bench/results/micro.md --command 'make bench'
 	$(GO) run ./bench/cmd/forwardbench --events 1000000
 	$(GO) run ./bench/cmd/pipelinebench --events 1000000
+	$(GO) run ./bench/cmd/pipelinebench --rate 400000 --duration 60s --no-hops --out bench/results/sustained
 	$(GO) run ./bench/cmd/scaling
 
 bench-quick: ## A quick pass (about 3 minutes) to spot regressions; results in bench/results/quick/.
