@@ -81,20 +81,13 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if err := pl.StartForwarder(ctx); err != nil {
 		return fmt.Errorf("start forwarder: %w", err)
 	}
-	f0, err := forwarding.ReadCPU(pl.Forwarder.Pid())
-	if err != nil {
-		return err
+	var m meter
+	for _, p := range []*pipeline.Process{pl.Forwarder, pl.Collector} {
+		if err := m.add(p.Name, p.Pid()); err != nil {
+			return err
+		}
 	}
-	c0, err := forwarding.ReadCPU(pl.Collector.Pid())
-	if err != nil {
-		return err
-	}
-	h0, err := forwarding.ReadCPU(os.Getpid())
-	if err != nil {
-		return err
-	}
-	w0, err := ioStart(pl.Forwarder, pl.Collector)
-	if err != nil {
+	if err := m.add(harnessName, os.Getpid()); err != nil {
 		return err
 	}
 	lg, err := startLoadgen(cfg.Bin, pl.Dir, pl.Socket, cfg.Events, cfg.Emitters, cfg.Rate, cfg.Seed)
@@ -106,19 +99,7 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if err := wait(ctx, cfg, watch.Done(), watch.Events, lg, true, pl.Forwarder, pl.Collector); err != nil {
 		return err
 	}
-	fwd, err := forwarding.ReadUsage(pl.Forwarder.Pid())
-	if err != nil {
-		return err
-	}
-	col, err := forwarding.ReadUsage(pl.Collector.Pid())
-	if err != nil {
-		return err
-	}
-	harness, err := forwarding.ReadUsage(os.Getpid())
-	if err != nil {
-		return err
-	}
-	w1, err := ioStart(pl.Forwarder, pl.Collector)
+	procs, err := m.usages(cfg.Events)
 	if err != nil {
 		return err
 	}
@@ -134,9 +115,7 @@ func endToEnd(ctx context.Context, cfg Config, s *Stage) error {
 	if lg.err != nil {
 		return fmt.Errorf("loadgen: %w (log %s)", lg.err, filepath.Join(pl.Dir, "loadgen.log"))
 	}
-	s.Procs = []Usage{lg.usage(cfg.Events), procUsage("forwarder", fwd, f0, cfg.Events), procUsage("collector", col, c0, cfg.Events),
-		procUsage(harnessName, harness, h0, cfg.Events)}
-	setDiskWrites(s.Procs[1:3], w0, w1, cfg.Events)
+	s.Procs = append([]Usage{lg.usage(cfg.Events)}, procs...)
 	if _, dropped, err := lg.stats(); err == nil {
 		s.Dropped = dropped
 	} else {
@@ -210,12 +189,8 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	if err := pl.StartForwarder(ctx); err != nil {
 		return fmt.Errorf("start forwarder: %w", err)
 	}
-	f0, err := forwarding.ReadCPU(pl.Forwarder.Pid())
-	if err != nil {
-		return err
-	}
-	fw0, err := ioStart(pl.Forwarder)
-	if err != nil {
+	var m meter
+	if err := m.add("forwarder", pl.Forwarder.Pid()); err != nil {
 		return err
 	}
 	lg, err := startLoadgen(cfg.Bin, pl.Dir, pl.Socket, cfg.Events, cfg.Emitters, cfg.Rate, cfg.Seed)
@@ -226,11 +201,7 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	if err := wait(ctx, cfg, lg.done, nil, lg, false, pl.Forwarder); err != nil {
 		return err
 	}
-	fwd, err := forwarding.ReadUsage(pl.Forwarder.Pid())
-	if err != nil {
-		return err
-	}
-	fw1, err := ioStart(pl.Forwarder)
+	procs, err := m.usages(cfg.Events)
 	if err != nil {
 		return err
 	}
@@ -239,8 +210,7 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	}
 	em.WallSeconds = lg.endedAt.Sub(lg.start).Seconds()
 	em.EventsPerSec = float64(cfg.Events) / em.WallSeconds
-	em.Procs = []Usage{lg.usage(cfg.Events), procUsage("forwarder", fwd, f0, cfg.Events)}
-	setDiskWrites(em.Procs[1:], fw0, fw1, cfg.Events)
+	em.Procs = append([]Usage{lg.usage(cfg.Events)}, procs...)
 	_, dropped, err := lg.stats()
 	if err != nil {
 		return err
@@ -262,50 +232,30 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	}
 	defer relay.Close()
 	pl.CollectorAddr = relay.Addr()
-	c0, err := forwarding.ReadCPU(pl.Collector.Pid())
-	if err != nil {
+	// The second forwarder's CPU and writes count from its start: opening
+	// the spool is part of the drain.
+	var dm meter
+	fwd2 := dm.addNew("forwarder")
+	if err := dm.add("collector", pl.Collector.Pid()); err != nil {
 		return err
 	}
-	h0, err := forwarding.ReadCPU(os.Getpid())
-	if err != nil {
-		return err
-	}
-	cw0, err := ioStart(pl.Collector)
-	if err != nil {
+	if err := dm.add(harnessName, os.Getpid()); err != nil {
 		return err
 	}
 	start := time.Now()
 	if err := pl.StartForwarder(ctx); err != nil {
 		return fmt.Errorf("start the second forwarder: %w", err)
 	}
+	fwd2.pid = pl.Forwarder.Pid()
 	watch := watchAccepted(ctx, pl.CollectorMetrics, want)
 	if err := wait(ctx, cfg, watch.Done(), watch.Events, nil, false, pl.Forwarder, pl.Collector); err != nil {
 		return err
 	}
-	// The second forwarder's CPU counts from its start: opening the spool
-	// is part of the drain.
-	fwd2, err := forwarding.ReadUsage(pl.Forwarder.Pid())
-	if err != nil {
-		return err
-	}
-	col, err := forwarding.ReadUsage(pl.Collector.Pid())
-	if err != nil {
-		return err
-	}
-	harness, err := forwarding.ReadUsage(os.Getpid())
-	if err != nil {
-		return err
-	}
-	dw1, err := ioStart(pl.Forwarder, pl.Collector)
-	if err != nil {
+	if dr.Procs, err = dm.usages(cfg.Events); err != nil {
 		return err
 	}
 	dr.WallSeconds = watch.ReachedAt().Sub(start).Seconds()
 	dr.EventsPerSec = float64(want) / dr.WallSeconds
-	dr.Procs = []Usage{procUsage("forwarder", fwd2, 0, cfg.Events), procUsage("collector", col, c0, cfg.Events),
-		procUsage(harnessName, harness, h0, cfg.Events)}
-	// The second forwarder's writes count from its start, like its CPU.
-	setDiskWrites(dr.Procs[:2], []int64{0, cw0[0]}, dw1, cfg.Events)
 	if n, ok := pipeline.Metric(pl.CollectorMetrics, acceptedMetric); ok {
 		dr.CollectorAccepted = int64(n)
 	}
@@ -316,35 +266,64 @@ func hops(ctx context.Context, cfg Config, em, dr *Stage) error {
 	return err
 }
 
-// ioStart records the write_bytes of processes at the start of a stage.
-func ioStart(procs ...*pipeline.Process) ([]int64, error) {
-	w := make([]int64, len(procs))
-	for i, p := range procs {
-		var err error
-		if w[i], err = readWriteBytes(p.Pid()); err != nil {
-			return nil, err
-		}
-	}
-	return w, nil
-}
-
-// setDiskWrites fills DiskWritePerEvent of us from write_bytes counts
-// at the start (w0) and end (w1) of a stage.
-func setDiskWrites(us []Usage, w0, w1 []int64, events int) {
-	for i := range us {
-		if events > 0 {
-			us[i].DiskWritePerEvent = float64(w1[i]-w0[i]) / float64(events)
-		}
-	}
-}
-
 // harnessName labels this process's own CPU over a stage: the relay and
 // the polling, which share the machine's CPUs with the pipeline measured.
 const harnessName = "harness"
 
-func procUsage(name string, u forwarding.Usage, cpu0 time.Duration, events int) Usage {
-	cpu := (u.CPU - cpu0).Seconds()
-	return Usage{Process: name, CPUSeconds: cpu, CPUPerMillion: perMillion(cpu, events), PeakRSSMiB: mib(u.PeakRSS)}
+// meter measures processes over a stage: CPU time and bytes sent to
+// storage from the stage's start (or, for a process started inside the
+// stage, from its own start) to the moment usages is called.
+type meter []*metered
+
+type metered struct {
+	name string
+	pid  int
+	cpu0 time.Duration
+	w0   int64
+}
+
+// add takes a running process's readings now, as the stage's start.
+func (m *meter) add(name string, pid int) error {
+	e := &metered{name: name, pid: pid}
+	var err error
+	if e.cpu0, err = forwarding.ReadCPU(pid); err != nil {
+		return err
+	}
+	if e.w0, err = readWriteBytes(pid); err != nil {
+		return err
+	}
+	*m = append(*m, e)
+	return nil
+}
+
+// addNew adds a process not started yet, measured from zero; set its pid
+// once it runs.
+func (m *meter) addNew(name string) *metered {
+	e := &metered{name: name}
+	*m = append(*m, e)
+	return e
+}
+
+// usages reads every process now and returns their costs over the stage,
+// in the order they were added.
+func (m meter) usages(events int) ([]Usage, error) {
+	out := make([]Usage, len(m))
+	for i, e := range m {
+		u, err := forwarding.ReadUsage(e.pid)
+		if err != nil {
+			return nil, err
+		}
+		w, err := readWriteBytes(e.pid)
+		if err != nil {
+			return nil, err
+		}
+		cpu := (u.CPU - e.cpu0).Seconds()
+		out[i] = Usage{Process: e.name, CPUSeconds: cpu, CPUPerMillion: perMillion(cpu, events), PeakRSSMiB: mib(u.PeakRSS)}
+		if events > 0 {
+			out[i].DiskWritePerEvent = float64(w-e.w0) / float64(events)
+		}
+	}
+	return out, nil
 }
 
 // wait blocks until done closes, checking every cfg.Poll that the daemons
