@@ -2,19 +2,11 @@ package collector
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,65 +18,14 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/readout-dev/readout/internal/testpki"
 	"github.com/readout-dev/readout/wire"
 )
 
-// testPKI is a throwaway CA and a server certificate it signed for
-// 127.0.0.1 and localhost, written as PEM files.
-type testPKI struct {
-	caFile, certFile, keyFile string
-	pool                      *x509.CertPool
-}
+// testPKI is a throwaway CA and a server certificate it signed, as PEM files.
+type testPKI = testpki.PKI
 
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "readout test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "collector"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &testPKI{caFile: filepath.Join(dir, "ca.pem"), certFile: filepath.Join(dir, "cert.pem"),
-		keyFile: filepath.Join(dir, "key.pem"), pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	for path, block := range map[string]*pem.Block{
-		p.caFile:   {Type: "CERTIFICATE", Bytes: caDER},
-		p.certFile: {Type: "CERTIFICATE", Bytes: der},
-		p.keyFile:  {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
-}
+func newTestPKI(t *testing.T) *testPKI { return testpki.Write(t, t.TempDir()) }
 
 func TestLoopbackOnly(t *testing.T) {
 	cases := []struct {
@@ -146,7 +87,7 @@ func TestConfigTLSAndAuthPolicy(t *testing.T) {
 func TestLoadTLSConfig(t *testing.T) {
 	p := newTestPKI(t)
 	other := newTestPKI(t)
-	cfg, err := LoadTLSConfig(p.certFile, p.keyFile)
+	cfg, err := LoadTLSConfig(p.CertFile, p.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,10 +95,10 @@ func TestLoadTLSConfig(t *testing.T) {
 		t.Fatalf("MinVersion %x; want TLS 1.2", cfg.MinVersion)
 	}
 	for name, pair := range map[string][2]string{
-		"missing cert":    {filepath.Join(t.TempDir(), "none.pem"), p.keyFile},
-		"missing key":     {p.certFile, filepath.Join(t.TempDir(), "none.pem")},
-		"key of another":  {p.certFile, other.keyFile},
-		"cert is the key": {p.keyFile, p.keyFile},
+		"missing cert":    {filepath.Join(t.TempDir(), "none.pem"), p.KeyFile},
+		"missing key":     {p.CertFile, filepath.Join(t.TempDir(), "none.pem")},
+		"key of another":  {p.CertFile, other.KeyFile},
+		"cert is the key": {p.KeyFile, p.KeyFile},
 	} {
 		if _, err := LoadTLSConfig(pair[0], pair[1]); err == nil {
 			t.Errorf("%s: no error", name)
@@ -168,7 +109,7 @@ func TestLoadTLSConfig(t *testing.T) {
 // startTLS serves h's collector over TLS with the test PKI's certificate.
 func startTLS(t *testing.T, h *harness, p *testPKI) *httptest.Server {
 	t.Helper()
-	cfg, err := LoadTLSConfig(p.certFile, p.keyFile)
+	cfg, err := LoadTLSConfig(p.CertFile, p.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,13 +142,13 @@ func TestTLSIngest(t *testing.T) {
 	client := func(tc *tls.Config) *http.Client {
 		return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 10 * time.Second}
 	}
-	if code, err := postWith(client(&tls.Config{RootCAs: p.pool})); err != nil || code != http.StatusOK {
+	if code, err := postWith(client(&tls.Config{RootCAs: p.Pool})); err != nil || code != http.StatusOK {
 		t.Fatalf("trusted client: status %d, %v; want 200", code, err)
 	}
 	if _, err := postWith(client(&tls.Config{})); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("client without the CA: %v; want a certificate verification error", err)
 	}
-	old := &tls.Config{RootCAs: p.pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
+	old := &tls.Config{RootCAs: p.Pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
 	if _, err := postWith(client(old)); err == nil {
 		t.Fatal("a TLS 1.1 client was served; want a handshake failure")
 	}
