@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -39,11 +41,24 @@ func BuildBinaries() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/...")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
+	if err := Build(context.Background(), root, dir, "./cmd/..."); err != nil {
 		os.RemoveAll(dir)
-		return "", fmt.Errorf("build binaries: %w\n%s", err, out)
+		return "", fmt.Errorf("build binaries: %w", err)
 	}
 	return dir, nil
+}
+
+// Build runs go build for pkgs in the module at root, writing the binaries
+// into the folder bin. Benchmarks call it so that a run measures the tree
+// as it is.
+func Build(ctx context.Context, root, bin string, pkgs ...string) error {
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		return fmt.Errorf("no go.mod in %s: run from the readout module root or pass --root", root)
+	}
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", bin + string(filepath.Separator)}, pkgs...)...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
 }

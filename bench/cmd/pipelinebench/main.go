@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -28,6 +27,7 @@ import (
 	"github.com/readout-dev/readout/bench/endtoend"
 	"github.com/readout-dev/readout/bench/forwarding"
 	"github.com/readout-dev/readout/bench/numfmt"
+	"github.com/readout-dev/readout/internal/pipeline"
 )
 
 func main() {
@@ -205,19 +205,11 @@ func write(rep *endtoend.Report, dir string, out io.Writer) error {
 
 // build compiles the four binaries, so the run measures the tree as it is.
 func build(ctx context.Context, root, bin string, log io.Writer) error {
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return fmt.Errorf("no go.mod in %s: run from the readout module root or pass --root", root)
-	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	pkgs := []string{"./cmd/forwarder", "./cmd/collector", "./cmd/loadgen", "./cmd/readout"}
 	fmt.Fprintf(log, "building %s\n", strings.Join(pkgs, " "))
-	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", bin + string(filepath.Separator)}, pkgs...)...)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %w: %s", err, bytes.TrimSpace(b))
-	}
-	return nil
+	return pipeline.Build(ctx, root, bin, pkgs...)
 }
 
 // elapsed prefixes each write (one progress line) with the time since start.

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -29,6 +28,7 @@ import (
 	"github.com/readout-dev/readout/bench/forwarding"
 	"github.com/readout-dev/readout/bench/numfmt"
 	"github.com/readout-dev/readout/bench/scaling"
+	"github.com/readout-dev/readout/internal/pipeline"
 )
 
 func main() {
@@ -266,18 +266,10 @@ func render(from, dir string, out io.Writer) error {
 
 // build compiles the forwarder, so the run measures the tree as it is.
 func build(ctx context.Context, root, bin string, log io.Writer) error {
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return fmt.Errorf("no go.mod in %s: run from the readout module root or pass --root", root)
-	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	fmt.Fprintln(log, "building ./cmd/forwarder")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(filepath.Separator), "./cmd/forwarder")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %w: %s", err, bytes.TrimSpace(b))
-	}
-	return nil
+	return pipeline.Build(ctx, root, bin, "./cmd/forwarder")
 }
 
 // elapsed prefixes each write (one progress line) with the time since start.
