@@ -7,8 +7,49 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
+
+// Printable returns s as a terminal shows it safely: every rune that
+// unicode.IsPrint rejects (control characters such as "\n" and ESC, bidi
+// controls such as U+202E, zero-width characters, line separators) and
+// every byte that is not UTF-8 is written as a Go escape (\n, \x1b,
+// \u202e), and a backslash as \\, so that a backslash in the text cannot
+// pass for an escape. A model id is text an emitter chose; printed raw, a
+// newline in it forges a row, and an ANSI escape or a bidi control rewrites
+// what the operator's terminal shows. Only the text formats for people use
+// it: CSV and JSON carry the exact bytes.
+func Printable(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\' {
+		i++
+	}
+	if i == len(s) {
+		return s // printable ASCII, the usual case
+	}
+	b := make([]byte, 0, len(s)+8)
+	b = append(b, s[:i]...)
+	for j := i; j < len(s); {
+		r, size := utf8.DecodeRuneInString(s[j:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\x`...)
+			b = append(b, hexDigits[s[j]>>4], hexDigits[s[j]&0xf])
+		case r == '\\':
+			b = append(b, `\\`...)
+		case unicode.IsPrint(r):
+			b = append(b, s[j:j+size]...)
+		default:
+			q := strconv.QuoteRune(r) // '\n', '\x1b', '\u202e'
+			b = append(b, q[1:len(q)-1]...)
+		}
+		j += size
+	}
+	return string(b)
+}
+
+const hexDigits = "0123456789abcdef"
 
 // grid is a text table: text columns align left, numbers right.
 type grid struct {
@@ -19,15 +60,26 @@ type grid struct {
 
 func (g *grid) add(cells ...string) { g.rows = append(g.rows, cells) }
 
+// write prints the grid with every cell made Printable first, so that no
+// text from the data reaches the terminal raw and the widths are those of
+// what is printed.
 func (g *grid) write(w io.Writer) error {
-	width := make([]int, len(g.header))
+	lines := make([][]string, 0, 1+len(g.rows))
 	for _, r := range append([][]string{g.header}, g.rows...) {
+		cells := make([]string, len(r))
+		for j, c := range r {
+			cells[j] = Printable(c)
+		}
+		lines = append(lines, cells)
+	}
+	width := make([]int, len(g.header))
+	for _, r := range lines {
 		for j, c := range r {
 			width[j] = max(width[j], utf8.RuneCountInString(c))
 		}
 	}
 	bw := bufio.NewWriter(w)
-	for _, r := range append([][]string{g.header}, g.rows...) {
+	for _, r := range lines {
 		var line strings.Builder
 		for j, c := range r {
 			if j > 0 {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/readout-dev/readout/query"
 )
 
 // parseFlags parses args into fs. It reports done when the caller should
@@ -30,8 +32,11 @@ func parseFlags(fs *flag.FlagSet, help string, args []string, stdout, stderr io.
 	return exitOK, false
 }
 
-// fail prints err as the one line a failed command leaves on stderr.
+// fail prints err as the one line a failed command leaves on stderr. The
+// message can quote the data (a file's name under OUT, text from a damaged
+// file), so it is made printable like the table's cells: a control
+// character in it must neither split the line nor reach the terminal raw.
 func fail(stderr io.Writer, cmd string, err error) int {
-	fmt.Fprintf(stderr, "readout %s: %v\n", cmd, err)
+	fmt.Fprintf(stderr, "readout %s: %s\n", cmd, query.Printable(err.Error()))
 	return exitUsage
 }

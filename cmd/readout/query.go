@@ -25,7 +25,9 @@ Flags:
   --group-by DIMS  comma-separated dimensions: model_id, account_id, colo_id,
                    request_source, error_code, backend (default: one total row)
   --bucket B       all (default: no time column), 1m, 1h or 1d (window start truncated, UTC)
-  --format F       table (default, aligned text), csv (with a header) or json (JSON Lines)
+  --format F       table (default, aligned text), csv (with a header) or json (JSON Lines);
+                   table shows non-printable characters as escapes (\n, \x1b, \u202e),
+                   csv and json keep the exact bytes
 
 Each row has: time (bucket start, RFC 3339; absent for --bucket all), the
 group-by keys, requests, errors, error_rate, neurons, input_tokens,
