@@ -34,6 +34,10 @@ type Config struct {
 	TLSCert         string        // PEM certificate chain file; with TLSKey, serve HTTPS
 	TLSKey          string        // PEM private key file
 
+	// MaxConns is how many connections the ingest listener holds open
+	// before it stops accepting; the rest wait in the kernel's backlog.
+	MaxConns int
+
 	// CrashPoint names a fault-injection point at which the process kills
 	// itself with SIGKILL (tests only; see crash.go). CrashAfter is how many
 	// times the point must be reached first.
@@ -55,6 +59,7 @@ const (
 	DefaultDedupeTTL       = 24 * time.Hour
 	DefaultQueueSize       = 64
 	DefaultMaxInflight     = 32
+	DefaultMaxConns        = 1024
 )
 
 // withDefaults returns c with zero optional fields set to their defaults.
@@ -84,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInflight == 0 {
 		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -121,6 +129,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--dedupe-ttl %v is negative", c.DedupeTTL)
 	case c.QueueSize < 1 || c.MaxInflight < 1:
 		return errors.New("queue size and in-flight limit must be positive")
+	case c.MaxConns < 1:
+		return fmt.Errorf("--max-conns %d must be at least 1", c.MaxConns)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")

@@ -32,6 +32,10 @@ const ContentType = "application/x-capnp"
 func (c *Collector) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(BatchPath, c.serveBatch)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close") // see answer
+		http.NotFound(w, r)
+	})
 	return mux
 }
 
@@ -45,6 +49,12 @@ func (c *Collector) answer(w http.ResponseWriter, code int, msg string) {
 	c.m.batches.WithLabelValues(strconv.Itoa(code)).Inc()
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="readout"`)
+	}
+	if code == http.StatusUnauthorized || code == http.StatusMethodNotAllowed {
+		// Answered before the token is known to be right: close the
+		// connection, so that a client without the token cannot keep one
+		// of the --max-conns slots past one request by keeping it alive.
+		w.Header().Set("Connection", "close")
 	}
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")

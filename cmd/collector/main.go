@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/readout-dev/readout/collector"
+	"github.com/readout-dev/readout/internal/connlimit"
 	"github.com/readout-dev/readout/internal/daemon"
 )
 
@@ -43,11 +44,27 @@ when every address it resolves to is a loopback address; other host names
 and wildcard addresses (0.0.0.0, ::) never do. --tls-cert and --tls-key
 (both or neither) serve HTTPS on --listen, TLS 1.2 at least.
 
+--listen holds at most --max-conns connections open, counted before TLS and
+authentication; past it the collector stops accepting and new connections
+wait in the kernel's listen backlog until one closes (idle connections close
+after 2m, a request's headers must arrive within 10s). --metrics-addr holds
+at most 64. At start the collector makes sure RLIMIT_NOFILE fits both caps
+plus 64 descriptors for its own files, raising the soft limit up to the
+hard limit if needed, and otherwise refuses to start (exit 2).
+
 Flags:
 `
 
 // exitConfig is the exit status for configuration errors.
 const exitConfig = 2
+
+// metricsMaxConns caps --metrics-addr: scrapers, health checks and a
+// profile or two need far fewer.
+const metricsMaxConns = 64
+
+// nofile is the descriptor limit the connection caps must fit; tests
+// replace it.
+var nofile = connlimit.System
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -84,6 +101,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", collector.DefaultMaxBodyBytes, "request body limit, compressed and decompressed")
 	fs.DurationVar(&c.DedupeTTL, "dedupe-ttl", collector.DefaultDedupeTTL, "forget an emitter's seqs after this long without arrivals")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "accept batches without a token on a non-loopback --listen")
+	fs.IntVar(&c.MaxConns, "max-conns", collector.DefaultMaxConns, "connections --listen holds open (before TLS and auth); more wait in the kernel's backlog")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "HOST:PORT for /metrics, /healthz and /readyz (off when empty)")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr")
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the bearer token forwarders must send")
@@ -98,6 +116,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if c.Listen == "" {
 		return nil, errors.New("--listen is required")
+	}
+	if c.MaxConns < 1 {
+		return nil, fmt.Errorf("--max-conns %d must be at least 1 (there is no unlimited)", c.MaxConns)
 	}
 	if o.tokenFile != "" {
 		b, err := os.ReadFile(o.tokenFile)
@@ -164,13 +185,21 @@ func run(args []string) int {
 	daemon.WarnIfWorldReadable(log, "--tls-key", o.cfg.TLSKey)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := fitDescriptors(o); err != nil {
+		fmt.Fprintln(os.Stderr, "collector: "+err.Error())
+		return exitConfig
+	}
+	connMetrics := connlimit.NewMetrics(reg, "readout", "collector")
 
 	// Listen before recovering so that a taken port is a fast config error.
-	ln, err := net.Listen("tcp", o.cfg.Listen)
+	// The cap sits under TLS and the handler: a connection over it costs
+	// no descriptor, no handshake and no goroutine.
+	inner, err := net.Listen("tcp", o.cfg.Listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "collector: --listen: "+err.Error())
 		return exitConfig
 	}
+	ln := connlimit.New(inner, o.cfg.MaxConns, connMetrics, "ingest")
 	if o.cfg.Token == "" {
 		// Judge the address actually bound, not only the name asked for:
 		// whatever a name resolved to in Validate, this is what listens.
@@ -192,10 +221,13 @@ func run(args []string) int {
 	}
 	var opsLn net.Listener
 	if o.metricsAddr != "" {
-		if opsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+		inner, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			ln.Close()
 			fmt.Fprintln(os.Stderr, "collector: --metrics-addr: "+err.Error())
 			return exitConfig
 		}
+		opsLn = connlimit.New(inner, metricsMaxConns, connMetrics, "metrics")
 	}
 	c, err := collector.Open(o.cfg, log, reg)
 	if err != nil {
@@ -210,7 +242,12 @@ func run(args []string) int {
 		if o.pprof {
 			h = daemon.WithPprof(h)
 		}
-		ops = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		// Every timeout bounds how long one client holds one of the 64
+		// slots. No request has a body; a response (metrics, a profile of
+		// up to 2m with --pprof) may take a while to write to a slow
+		// reader.
+		ops = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 3 * time.Minute, IdleTimeout: 2 * time.Minute}
 		go ops.Serve(opsLn)
 	}
 	srv := &http.Server{
@@ -231,6 +268,7 @@ func run(args []string) int {
 		serveErr <- srv.Serve(ln)
 	}()
 	log.Info("collector started", zap.String("listen", ln.Addr().String()), zap.String("metrics_addr", o.metricsAddr),
+		zap.Int("max_conns", o.cfg.MaxConns),
 		zap.String("data", o.cfg.DataDir), zap.String("out", o.cfg.OutDir), zap.Duration("window", o.cfg.Window),
 		zap.Bool("auth", o.cfg.Token != ""), zap.Bool("tls", o.tls != nil))
 
@@ -256,4 +294,26 @@ func run(args []string) int {
 	}
 	log.Info("stopped")
 	return status
+}
+
+// fitDescriptors makes sure RLIMIT_NOFILE holds every connection the caps
+// allow plus connlimit.Reserve for the WAL, checkpoints and Parquet files:
+// a connection flood must find the cap, never the descriptor limit, or the
+// next WAL segment or output file could not be opened.
+func fitDescriptors(o *options) error {
+	need := uint64(o.cfg.MaxConns) + connlimit.Reserve
+	parts := fmt.Sprintf("%d for --max-conns", o.cfg.MaxConns)
+	if o.metricsAddr != "" {
+		need += metricsMaxConns
+		parts += fmt.Sprintf(" + %d for --metrics-addr", metricsMaxConns)
+	}
+	if _, err := nofile.Fit(need); err != nil {
+		var le *connlimit.LimitError
+		if errors.As(err, &le) {
+			return fmt.Errorf("--max-conns %d does not fit: %s + %d reserved for files = %d file descriptors, but the hard RLIMIT_NOFILE is %d; lower --max-conns or raise the limit (LimitNOFILE= in the systemd unit)",
+				o.cfg.MaxConns, parts, connlimit.Reserve, need, le.Hard)
+		}
+		return err
+	}
+	return nil
 }
