@@ -6,12 +6,12 @@
 package collector
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
+
+	"github.com/readout-dev/readout/internal/netpolicy"
 )
 
 // Config is the collector's configuration. Zero values of optional fields
@@ -148,31 +148,6 @@ func (c Config) Validate() error {
 }
 
 // LoopbackOnly reports whether a listen host accepts loopback connections
-// only. An empty host or a wildcard address (0.0.0.0, ::) listens
-// everywhere. Host names other than "localhost" count as non-loopback even
-// when they resolve to a loopback address today: DNS may answer differently
-// tomorrow. "localhost" is resolved, and is loopback-only when every
-// address it resolves to is a loopback address (a hosts file can map it
-// elsewhere); a failed lookup counts as non-loopback, so the check fails
-// closed.
-func LoopbackOnly(host string) bool {
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.IsLoopback()
-	}
-	name := strings.ToLower(strings.TrimSuffix(host, "."))
-	if name != "localhost" {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, name)
-	if err != nil || len(addrs) == 0 {
-		return false
-	}
-	for _, a := range addrs {
-		if !a.IP.IsLoopback() {
-			return false
-		}
-	}
-	return true
-}
+// only: see netpolicy.LoopbackOnly, the one definition, which the forwarder
+// uses for its collector URL too.
+func LoopbackOnly(host string) bool { return netpolicy.LoopbackOnly(host) }

@@ -314,9 +314,10 @@ func unzstd(b []byte, limit int64) ([]byte, error) {
 }
 
 // decodeBatchBody decodes a batch and every event in it; any invalid event
-// rejects the whole batch, which the forwarder then quarantines.
+// rejects the whole batch, which the forwarder then quarantines. Events are
+// bounded by wire.MaxMessageSize, the limit the forwarder is held to.
 func decodeBatchBody(body []byte) (*request, error) {
-	b, err := wire.DecodeBatch(body, wire.DefaultMaxMessageSize)
+	b, err := wire.DecodeBatch(body, wire.MaxMessageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +325,7 @@ func decodeBatchBody(body []byte) (*request, error) {
 	req.events = make([]eventID, 0, b.EventCount)
 	req.frames = make([][]byte, 0, b.EventCount)
 	var ev wire.Event
-	err = wire.Frames(b.Events, wire.DefaultMaxMessageSize, func(frame []byte) error {
+	err = wire.Frames(b.Events, wire.MaxMessageSize, func(frame []byte) error {
 		if err := decodeEvent(frame, &ev); err != nil {
 			return fmt.Errorf("event %d: %w", len(req.events), err)
 		}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/readout-dev/readout/internal/netpolicy"
 	"github.com/readout-dev/readout/wire"
 )
 
@@ -27,7 +28,7 @@ type Config struct {
 	MaxConns     int         // open connections; more are accepted and closed
 	IdleTimeout  time.Duration
 	FrameTimeout time.Duration // a frame must complete this long after its first byte
-	MaxMessage   int           // bytes per event message, framing included
+	MaxMessage   int           // bytes per event message, framing included; at most wire.MaxMessageSize
 
 	BatchMaxEvents int
 	BatchMaxBytes  int
@@ -51,6 +52,11 @@ type Config struct {
 	RetryMin        time.Duration
 	RetryMax        time.Duration
 	AuthRetry       time.Duration // wait after 401/403
+
+	// InsecurePlaintextToken allows sending Token over plain http:// to a
+	// collector that is not loopback-only (see plaintextToken); without it
+	// Validate refuses that configuration.
+	InsecurePlaintextToken bool
 
 	DrainTimeout time.Duration // SIGTERM: how long to keep shipping
 	DrainGrace   time.Duration // SIGTERM: how long to keep reading open connections
@@ -107,6 +113,10 @@ func (c *Config) Validate() error {
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
 		return errors.New("--collector must be a base URL without a query or fragment (batches go to URL/v1/batches)")
 	}
+	if c.plaintextToken() && !c.InsecurePlaintextToken {
+		return fmt.Errorf("--collector %s://%s is plain http to a host that is not loopback-only, so the bearer token would cross the network in clear text: use https:// (with --ca-file for a private CA), or --insecure-plaintext-token if that network is trusted",
+			u.Scheme, u.Host)
+	}
 	if c.SocketMode&^os.ModePerm != 0 || c.SocketMode == 0 {
 		return fmt.Errorf("--socket-mode %o: want permission bits such as 0660", uint32(c.SocketMode))
 	}
@@ -133,8 +143,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--retry-max %s is below --retry-min %s", c.RetryMax, c.RetryMin)
 	case c.MaxConns < 1:
 		return fmt.Errorf("--max-conns must be at least 1, got %d", c.MaxConns)
-	case c.MaxMessage < 64 || c.MaxMessage > 16<<20:
-		return fmt.Errorf("--max-message-size must be between 64 B and 16 MiB, got %d", c.MaxMessage)
+	case c.MaxMessage < 64:
+		return fmt.Errorf("--max-message-size must be at least 64 bytes, got %d", c.MaxMessage)
+	case c.MaxMessage > wire.MaxMessageSize:
+		// One event above the collector's limit makes it refuse the whole
+		// batch, and the forwarder would quarantine everyone's events in it.
+		return fmt.Errorf("--max-message-size %d exceeds the collector's per-event limit of %d bytes (wire.MaxMessageSize); one larger event would get its whole batch refused",
+			c.MaxMessage, wire.MaxMessageSize)
 	case c.BatchMaxEvents < 1:
 		return fmt.Errorf("--batch-max-events must be at least 1, got %d", c.BatchMaxEvents)
 	case c.BatchMaxBytes < c.MaxMessage:
@@ -147,6 +162,22 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--ship-concurrency must be between 1 and 64, got %d", c.ShipConcurrency)
 	}
 	return nil
+}
+
+// plaintextToken reports whether the bearer token would travel in clear
+// text beyond this machine: a token, an http:// collector, and a host that
+// is not loopback-only as netpolicy.LoopbackOnly decides (the collector's
+// rule for listening without a token). Any host name but "localhost"
+// counts as off the machine.
+func (c *Config) plaintextToken() bool {
+	if c.Token == "" {
+		return false
+	}
+	u, err := url.Parse(c.Collector)
+	if err != nil {
+		return true
+	}
+	return u.Scheme == "http" && !netpolicy.LoopbackOnly(u.Hostname())
 }
 
 // compressBodies decides request compression. On loopback the bytes are

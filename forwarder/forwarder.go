@@ -91,6 +91,11 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, er
 	st := sp.Stats()
 	log.Info("forwarder started", zap.String("socket", cfg.Socket), zap.String("spool", cfg.Spool),
 		zap.String("collector", cfg.Collector), zap.Int("pending_batches", st.Pending), zap.Int64("spool_bytes", st.Bytes))
+	if cfg.plaintextToken() {
+		log.Warn("--insecure-plaintext-token: the bearer token goes to the collector in clear text over http://; "+
+			"anyone on the network path can read it and send batches as this forwarder. Use https:// unless that network is trusted",
+			zap.String("collector", cfg.Collector))
+	}
 	f.ready.Store(true)
 	return f, nil
 }

@@ -30,6 +30,7 @@ type metrics struct {
 	eventsShipped    prometheus.Counter
 	shipRetries      *prometheus.CounterVec
 	quarantined      prometheus.Counter
+	oversized        prometheus.Counter
 	batchesSplit     prometheus.Counter
 	inFlight         prometheus.Gauge
 	syncSeconds      prometheus.Histogram
@@ -68,7 +69,9 @@ func newMetrics(reg prometheus.Registerer, sp *spool.Spool) *metrics {
 		eventsShipped: counter("events_shipped_total", "Event messages in batches acknowledged by the collector."),
 		shipRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "ship_retries_total",
 			Help: "Failed batch deliveries that will be retried, by reason."}, []string{"reason"}),
-		quarantined:  counter("batches_quarantined_total", "Batches the collector rejected as malformed, moved to the spool's quarantine."),
+		quarantined: counter("batches_quarantined_total", "Batches the collector rejected as malformed, moved to the spool's quarantine."),
+		oversized: counter("oversized_events_total", "Spooled events above the collector's per-event limit (sealed by a version that allowed a larger "+
+			"--max-message-size), moved to the spool's quarantine so that the rest of their batch ships."),
 		batchesSplit: counter("batches_split_total", "Batches the collector found too large, replaced by two sealed halves."),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "ship_in_flight_batches",
 			Help: "Batches being delivered to the collector."}),
@@ -84,7 +87,7 @@ func newMetrics(reg prometheus.Registerer, sp *spool.Spool) *metrics {
 	reg.MustRegister(m.eventsReceived, m.closedReceived, m.anonymous, m.bytesReceived, m.malformed,
 		m.connsRejected, m.connsClosed, m.connections, m.readBufferBytes, m.acksSent, m.acksDropped,
 		m.eventsSpooled, m.batchesSealed, m.spoolSyncs, m.spoolErrors, m.batchesShipped, m.eventsShipped,
-		m.shipRetries, m.quarantined, m.batchesSplit, m.inFlight, m.syncSeconds, m.shipSeconds, m.backpressureTime)
+		m.shipRetries, m.quarantined, m.oversized, m.batchesSplit, m.inFlight, m.syncSeconds, m.shipSeconds, m.backpressureTime)
 	stat := func(f func(spool.Stats) float64) func() float64 {
 		return func() float64 { return f(sp.Stats()) }
 	}

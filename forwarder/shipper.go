@@ -57,6 +57,9 @@ var _ [spool.Headroom - wire.BatchHeaderSize]struct{}
 // good, or ctx ends (the batch then stays in the spool).
 func (f *Forwarder) deliver(ctx context.Context, rec spool.Record) {
 	defer spool.Recycle(&rec)
+	if !fitsCollector(rec.Events) && f.setAsideOversized(rec) {
+		return
+	}
 	body := rec.Body(wire.BatchHeaderSize, wire.BatchPadding(len(rec.Events)))
 	err := wire.PutBatch(body, &wire.Batch{ForwarderID: f.id, BatchSeq: rec.Seq, CreatedNs: rec.CreatedNs,
 		EventCount: rec.EventCount, Events: rec.Events})
@@ -135,7 +138,10 @@ func (f *Forwarder) split(rec spool.Record) bool {
 	half := rec.EventCount / 2
 	var n uint32
 	cut := 0
-	err := wire.Frames(rec.Events, f.cfg.MaxMessage, func(frame []byte) error {
+	// Spooled events are bounded by wire.MaxMessageSize (see
+	// fitsCollector), not by this run's --max-message-size, which may
+	// have been lowered since they were sealed.
+	err := wire.Frames(rec.Events, wire.MaxMessageSize, func(frame []byte) error {
 		if n < half {
 			cut += len(frame)
 		}
@@ -164,11 +170,80 @@ func (f *Forwarder) split(rec spool.Record) bool {
 	return true
 }
 
+// fitsCollector reports whether every event in a spooled batch is within
+// the collector's per-event limit. The socket holds events to
+// --max-message-size, which is at most wire.MaxMessageSize, but a batch
+// sealed by an earlier version that allowed up to 16 MiB can hold a larger
+// one, and the collector refuses the whole batch for it. It reads only
+// each event's segment table.
+func fitsCollector(events []byte) bool {
+	return wire.Frames(events, wire.MaxMessageSize, func([]byte) error { return nil }) == nil
+}
+
+// setAsideOversized splits a spooled batch holding events above
+// wire.MaxMessageSize: those events go to the spool's quarantine as a batch
+// of their own, the others are sealed again under a fresh batch seq to be
+// shipped, and the original is released, so one oversized event no longer
+// takes its batch's other events with it. It reports false, leaving the
+// batch to the usual path, when the events do not frame or none is
+// oversized. When the quarantine or the spool cannot be written the batch
+// stays in the spool, unshipped, for the next start.
+func (f *Forwarder) setAsideOversized(rec spool.Record) bool {
+	var keep, over []byte
+	var nKeep, nOver uint32
+	largest := 0
+	err := wire.Frames(rec.Events, spool.MaxRecordBytes, func(frame []byte) error {
+		if len(frame) > wire.MaxMessageSize {
+			over = append(over, frame...)
+			nOver++
+			largest = max(largest, len(frame))
+		} else {
+			keep = append(keep, frame...)
+			nKeep++
+		}
+		return nil
+	})
+	if err != nil || nOver == 0 || nKeep+nOver != rec.EventCount {
+		return false
+	}
+	body, err := wire.AppendBatch(nil, &wire.Batch{ForwarderID: f.id, BatchSeq: rec.Seq, CreatedNs: rec.CreatedNs,
+		EventCount: nOver, Events: over})
+	if err != nil {
+		return false
+	}
+	path := f.quarantinePath(rec, "-oversized")
+	if err := atomicfile.WriteFile(path, body); err != nil {
+		f.log.Error("cannot write quarantined events; leaving their batch in the spool", zap.String("path", path), zap.Error(err))
+		return true
+	}
+	if nKeep > 0 {
+		if _, err := f.sp.Append(time.Now().UnixNano(), nKeep, keep, true); err != nil {
+			f.log.Error("spool the rest of a batch with oversized events; leaving it in the spool", zap.Error(err))
+			return true
+		}
+		if err := f.sp.Sync(); err != nil {
+			f.log.Error("spool the rest of a batch with oversized events; leaving it in the spool", zap.Error(err))
+			return true
+		}
+	}
+	f.m.oversized.Add(float64(nOver))
+	f.log.Error("spooled events above the collector's per-event limit quarantined; the rest of their batch ships",
+		zap.Uint64("batch_seq", rec.Seq), zap.Uint32("oversized", nOver), zap.Uint32("kept", nKeep),
+		zap.Int("largest_bytes", largest), zap.Int("limit_bytes", wire.MaxMessageSize), zap.String("path", path))
+	f.sp.Release(rec)
+	return true
+}
+
+// quarantinePath names the quarantine file of a batch.
+func (f *Forwarder) quarantinePath(rec spool.Record, suffix string) string {
+	name := fmt.Sprintf("batch-%s-%020d%s.capnp", hex.EncodeToString(f.id[:]), rec.Seq, suffix)
+	return filepath.Join(f.sp.QuarantineDir(), name)
+}
+
 // quarantine keeps a rejected batch's request body in the spool's
 // quarantine directory and releases it from the queue.
 func (f *Forwarder) quarantine(rec spool.Record, body []byte) {
-	name := fmt.Sprintf("batch-%s-%020d.capnp", hex.EncodeToString(f.id[:]), rec.Seq)
-	path := filepath.Join(f.sp.QuarantineDir(), name)
+	path := f.quarantinePath(rec, "")
 	if err := atomicfile.WriteFile(path, body); err != nil {
 		// Keeping it queued is the only way not to lose it.
 		f.log.Error("cannot write quarantined batch; leaving it in the spool", zap.String("path", path), zap.Error(err))

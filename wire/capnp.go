@@ -12,7 +12,7 @@ import (
 // work a hostile message can cause whatever its framing claims.
 const (
 	// traverseLimit bounds the bytes a reader may visit in one message.
-	traverseLimit = 4 * DefaultMaxMessageSize
+	traverseLimit = 4 * MaxMessageSize
 	// depthLimit bounds pointer nesting; our schema nests three deep.
 	depthLimit = 8
 )

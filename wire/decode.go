@@ -39,7 +39,7 @@ import (
 //
 // The one way it is more lenient: go-capnp's traversal limit refuses a frame
 // whose pointers point at the same bytes over and over once the total passes
-// 4*DefaultMaxMessageSize; DecodeEvent visits each pointer once whatever the
+// 4*MaxMessageSize; DecodeEvent visits each pointer once whatever the
 // targets, so it needs no such limit (frames under 32 KiB cannot reach it).
 
 // Reasons carried by the *InvalidError values DecodeEvent returns, besides

@@ -9,8 +9,17 @@ import (
 // Limits on stream framing. A frame is a segment table (a count and one
 // size per segment, padded to 8 bytes) followed by the segments.
 const (
-	// DefaultMaxMessageSize bounds one emitter message (framing included).
-	DefaultMaxMessageSize = 64 << 10
+	// MaxMessageSize is the per-event limit of the contract between
+	// forwarder and collector: the largest event message, framing
+	// included, that the collector accepts in a batch. One event above it
+	// makes the collector refuse the whole batch (400), so the forwarder
+	// refuses a --max-message-size above it at start and never ships a
+	// larger event. Raising it means upgrading every collector first.
+	MaxMessageSize = 64 << 10
+	// DefaultMaxMessageSize is the default limit of emitters and
+	// forwarders: the contract limit itself. Either may be set lower; the
+	// forwarder refuses higher.
+	DefaultMaxMessageSize = MaxMessageSize
 	// MaxSegments bounds the segment table; readout writers use one segment.
 	MaxSegments = 64
 )

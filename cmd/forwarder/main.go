@@ -26,6 +26,7 @@ import (
 	"github.com/readout-dev/readout/forwarder"
 	"github.com/readout-dev/readout/forwarder/ship"
 	"github.com/readout-dev/readout/internal/daemon"
+	"github.com/readout-dev/readout/wire"
 )
 
 func main() {
@@ -62,7 +63,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "open emitter connections at most; more are accepted and closed")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close a connection that sends no bytes for this long")
 	fs.DurationVar(&c.FrameTimeout, "frame-timeout", c.FrameTimeout, "close a connection whose frame is not complete this long after its first byte")
-	fs.IntVar(&c.MaxMessage, "max-message-size", c.MaxMessage, "largest event message in `bytes`, framing included; larger is malformed (keep at or below the collector's event limit)")
+	fs.IntVar(&c.MaxMessage, "max-message-size", c.MaxMessage, fmt.Sprintf("largest event message in `bytes`, framing included; larger is malformed and closes its connection. At most %d, the collector's per-event limit", wire.MaxMessageSize))
 	fs.IntVar(&c.BatchMaxEvents, "batch-max-events", c.BatchMaxEvents, "seal a batch at this many messages")
 	fs.IntVar(&c.BatchMaxBytes, "batch-max-bytes", c.BatchMaxBytes, "seal a batch at this many `bytes` of messages")
 	fs.DurationVar(&c.BatchLinger, "batch-linger", c.BatchLinger, "seal a batch this long after its first message (also bounds ack latency)")
@@ -72,6 +73,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&c.SpoolCompress, "spool-compression", c.SpoolCompress, "how batches are stored in the spool: none, or s2 (fast compression: fewer bytes on disk for much more CPU)")
 	fs.StringVar(&c.Collector, "collector", "", "collector base `URL` (required); batches go to URL/v1/batches")
 	fs.StringVar(&o.tokenFile, "token-file", "", "`file` holding the collector's bearer token (whitespace trimmed; must not be empty)")
+	fs.BoolVar(&c.InsecurePlaintextToken, "insecure-plaintext-token", false, "allow sending the --token-file token over plain http:// to a --collector that is not loopback; "+
+		"without it the forwarder refuses to start, since anyone on the path could read the token. Only for a trusted network; warns at start")
 	fs.StringVar(&o.caFile, "ca-file", "", "PEM `file` of CA certificates trusted for an https:// --collector, instead of the system roots")
 	fs.StringVar(&c.Compress, "compress", c.Compress, "request body compression: auto (zstd unless the collector is on loopback), zstd or none")
 	fs.IntVar(&c.ShipConcurrency, "ship-concurrency", c.ShipConcurrency, "batches in flight to the collector at once")
