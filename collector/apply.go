@@ -5,13 +5,16 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/readout-dev/readout/collector/ledger"
 	"github.com/readout-dev/readout/collector/window"
 	"github.com/readout-dev/readout/wire"
 )
 
 // maxFuture is how far past its arrival an event time may lie before the
-// event is taken to have a broken clock (see docs/input-policy.md).
-const maxFuture = 24 * time.Hour
+// event is taken to have a broken clock (see docs/input-policy.md). Hosts'
+// clocks agree to within seconds; every minute allowed here is a window a
+// broken clock can hold open, and at 24 h a single batch opened 1,439.
+const maxFuture = 10 * time.Minute
 
 // applyRecord applies one durable WAL record to memory. It is the only path
 // from the WAL to state, used both live (after the fsync) and at replay:
@@ -30,9 +33,11 @@ func (c *Collector) applyRecord(lsn uint64, payload []byte, live bool) {
 		return
 	}
 	ledgerToo := lsn > c.ckptLSN
+	arr := ledger.Arrival{Forwarder: h.forwarderID, WallNs: h.arrivalNs, IngestNs: h.ingestNs}
+	c.lastIngest = max(c.lastIngest, h.ingestNs)
 	if ledgerToo {
 		for _, d := range h.dups {
-			c.ledger.Duplicate(d.id, int64(d.n), h.arrivalNs)
+			c.ledger.Duplicate(d.id, int64(d.n), arr)
 		}
 	}
 	if live {
@@ -46,7 +51,7 @@ func (c *Collector) applyRecord(lsn uint64, payload []byte, live bool) {
 		if err := decodeEvent(frame, ev); err != nil {
 			return err
 		}
-		c.applyEvent(ev, lsn, h.arrivalNs, ledgerToo, &t)
+		c.applyEvent(ev, lsn, arr, ledgerToo, &t)
 		return nil
 	})
 	if err != nil {
@@ -65,6 +70,8 @@ func (c *Collector) applyRecord(lsn uint64, payload []byte, live bool) {
 type applyTally struct {
 	inference, lifecycle, anonymous, closed int
 	beforeEpoch, future, neurons            int
+	unchecked, untracked, floorRaised       int
+	windowCap                               int
 }
 
 func (t *applyTally) count(m *metrics) {
@@ -80,19 +87,31 @@ func (t *applyTally) count(m *metrics) {
 	add(m.adjusted.WithLabelValues("time_before_epoch"), t.beforeEpoch)
 	add(m.adjusted.WithLabelValues("time_future"), t.future)
 	add(m.adjusted.WithLabelValues("neurons"), t.neurons)
+	add(m.adjusted.WithLabelValues("window_cap"), t.windowCap)
+	add(m.undeduped.WithLabelValues("below_floor"), t.unchecked)
+	add(m.undeduped.WithLabelValues("emitter_cap"), t.untracked)
+	add(m.floorRaised, t.floorRaised)
 }
 
-func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arrivalNs int64, ledgerToo bool, t *applyTally) {
+func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, ledgerToo bool, t *applyTally) {
+	arrivalNs := arr.WallNs
 	anon := ev.Anonymous()
 	if ev.Kind == wire.KindClosed {
 		t.closed++
 		if !anon && ledgerToo {
-			c.ledger.Close(ev.EmitterID, ev.Seq, ev.DroppedTotal, arrivalNs)
+			c.ledger.Close(ev.EmitterID, ev.Seq, ev.DroppedTotal, arr)
 		}
 		return
 	}
 	if !anon && ledgerToo {
-		c.ledger.Accept(ev.EmitterID, ev.Seq, ev.DroppedTotal, arrivalNs)
+		switch c.ledger.Accept(ev.EmitterID, ev.Seq, ev.DroppedTotal, arr) {
+		case ledger.Unchecked:
+			t.unchecked++
+		case ledger.Untracked:
+			t.untracked++
+		case ledger.FloorRaised:
+			t.floorRaised++
+		}
 	}
 	if anon {
 		t.anonymous++
@@ -108,6 +127,13 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arrivalNs int64, ledg
 		t.beforeEpoch++
 	case reasonFuture:
 		t.future++
+	}
+	if c.agg.Get(c.agg.Start(ts)) == nil && c.uncommittedWindows() >= c.cfg.MaxWindows {
+		// Past the cap an event may not open a window of its own: it
+		// takes its arrival time, as a broken clock's does, and the
+		// totals stay exact (see docs/input-policy.md).
+		ts = arrivalNs
+		t.windowCap++
 	}
 	neurons, fixed := window.SanitizeNeurons(ev.Inference.Neurons)
 	if fixed {
@@ -135,6 +161,31 @@ func eventTime(ts, arrivalNs int64) (int64, string) {
 		return arrivalNs, reasonFuture
 	}
 	return ts, ""
+}
+
+// uncommittedWindows counts the windows not yet in committed files: open
+// ones, and those a flush in flight or a failed flush holds, which a replay
+// after a crash would find open too. Windows of one start count once.
+func (c *Collector) uncommittedWindows() int {
+	n := c.agg.Windows()
+	var seen map[int64]bool
+	count := func(ws []*window.Window) {
+		for _, w := range ws {
+			if c.agg.Get(w.Start) != nil || seen[w.Start] {
+				continue
+			}
+			if seen == nil {
+				seen = map[int64]bool{}
+			}
+			seen[w.Start] = true
+			n++
+		}
+	}
+	count(c.unflushed)
+	if c.flushing != nil {
+		count(c.flushing.ws)
+	}
+	return n
 }
 
 func (c *Collector) onOverflow(windowStart int64, model string) {

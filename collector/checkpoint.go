@@ -43,8 +43,11 @@ type checkpoint struct {
 	// WALSegment is the first WAL segment holding records above
 	// AppliedLSN: older segments are never read.
 	WALSegment int
-	Ledger     *ledger.Ledger
-	Windows    []*window.Window
+	// IngestNs is the ingest clock's reading when it was taken (version
+	// 3; older ones leave it 0 and the ledger's newest arrival stands in).
+	IngestNs int64
+	Ledger   *ledger.Ledger
+	Windows  []*window.Window
 
 	// Legacy marks a version 1 checkpoint.json, which holds no windows:
 	// the whole WAL replays, and Flushed says which events are in files.
@@ -57,10 +60,11 @@ const (
 	checkpointPrefix  = "checkpoint-"
 	checkpointSuffix  = ".bin"
 	checkpointMagic   = "RDCKPT\r\n"
-	checkpointVersion = 2
+	checkpointVersion = 3
 	// checkpointHeader: magic, version, flush seq, applied LSN, WAL
-	// segment, body length.
-	checkpointHeader = 8 + 4 + 8 + 8 + 8 + 8
+	// segment, ingest clock (version 3), body length.
+	checkpointHeader   = 8 + 4 + 8 + 8 + 8 + 8 + 8
+	checkpointHeaderV2 = checkpointHeader - 8
 )
 
 // checkpointName is the file of the checkpoint committing flush seq.
@@ -88,13 +92,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // appendCheckpointBody appends the header and body of a checkpoint; the
 // caller finishes it with finishCheckpoint (the checksum), which the
 // flusher does so the ingest loop spends no time on it.
-func appendCheckpointBody(dst []byte, seq, applied uint64, walSegment int, l *ledger.Ledger, ws []*window.Window) []byte {
+func appendCheckpointBody(dst []byte, seq, applied uint64, walSegment int, ingestNs int64, l *ledger.Ledger, ws []*window.Window) []byte {
 	start := len(dst)
 	dst = append(dst, checkpointMagic...)
 	dst = binary.LittleEndian.AppendUint32(dst, checkpointVersion)
 	dst = binary.LittleEndian.AppendUint64(dst, seq)
 	dst = binary.LittleEndian.AppendUint64(dst, applied)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(walSegment))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(ingestNs))
 	dst = binary.LittleEndian.AppendUint64(dst, 0) // body length, below
 	body := len(dst)
 	dst = l.AppendBinary(dst)
@@ -111,17 +116,27 @@ func finishCheckpoint(b []byte) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// decodeCheckpoint reads a whole checkpoint file.
+// decodeCheckpoint reads a whole checkpoint file: version 3, or version 2
+// (written before the ingest clock; its ledger is ledger version 1).
 func decodeCheckpoint(b []byte) (*checkpoint, error) {
-	if len(b) < checkpointHeader+4 || string(b[:8]) != checkpointMagic {
+	if len(b) < checkpointHeaderV2+4 || string(b[:8]) != checkpointMagic {
 		return nil, errors.New("not a checkpoint file")
 	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != checkpointVersion {
-		return nil, fmt.Errorf("checkpoint version %d not supported", v)
+	version := binary.LittleEndian.Uint32(b[8:])
+	header, ledgerVersion := checkpointHeader, ledger.BinaryVersion
+	switch version {
+	case checkpointVersion:
+	case 2:
+		header, ledgerVersion = checkpointHeaderV2, 1
+	default:
+		return nil, fmt.Errorf("checkpoint version %d not supported", version)
 	}
-	n := binary.LittleEndian.Uint64(b[checkpointHeader-8:])
-	if n != uint64(len(b)-checkpointHeader-4) {
-		return nil, fmt.Errorf("body length %d, file holds %d bytes", n, len(b)-checkpointHeader-4)
+	if len(b) < header+4 {
+		return nil, errors.New("not a checkpoint file")
+	}
+	n := binary.LittleEndian.Uint64(b[header-8:])
+	if n != uint64(len(b)-header-4) {
+		return nil, fmt.Errorf("body length %d, file holds %d bytes", n, len(b)-header-4)
 	}
 	sum := binary.LittleEndian.Uint32(b[len(b)-4:])
 	if got := crc32.Checksum(b[:len(b)-4], castagnoli); got != sum {
@@ -137,7 +152,10 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		return nil, fmt.Errorf("wal segment %d out of range", seg)
 	}
 	cp.WALSegment = int(seg)
-	l, rest, err := ledger.ReadBinary(b[checkpointHeader : len(b)-4])
+	if version >= 3 {
+		cp.IngestNs = int64(binary.LittleEndian.Uint64(b[36:]))
+	}
+	l, rest, err := ledger.ReadBinary(b[header:len(b)-4], ledgerVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +179,20 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	return cp, nil
 }
 
+// parseCheckpointName returns the flush seq a checkpoint file commits.
+func parseCheckpointName(name string) (uint64, bool) {
+	s, ok := strings.CutPrefix(name, checkpointPrefix)
+	if !ok {
+		return 0, false
+	}
+	s, ok = strings.CutSuffix(s, checkpointSuffix)
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(s, 10, 64)
+	return seq, err == nil
+}
+
 // checkpointFiles lists the checkpoint files in dir, newest (highest flush
 // seq) first.
 func checkpointFiles(dir string) ([]string, error) {
@@ -174,16 +206,8 @@ func checkpointFiles(dir string) ([]string, error) {
 	}
 	var fs []file
 	for _, e := range ents {
-		s, ok := strings.CutPrefix(e.Name(), checkpointPrefix)
+		seq, ok := parseCheckpointName(e.Name())
 		if !ok || e.IsDir() {
-			continue
-		}
-		s, ok = strings.CutSuffix(s, checkpointSuffix)
-		if !ok {
-			continue
-		}
-		seq, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
 			continue
 		}
 		fs = append(fs, file{seq, e.Name()})

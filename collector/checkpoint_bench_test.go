@@ -31,7 +31,7 @@ func benchState(groups int) (*window.Aggregator, *ledger.Ledger) {
 			InferenceTimeUs: uint64(r.Intn(50000)), QueuingTimeUs: uint64(r.Intn(1000)), Streamed: i%2 == 0,
 			TimeToFirstTokenUs: uint64(r.Intn(3000)), Neurons: 3.25, InputTokens: 100, OutputTokens: 200}
 		a.Add(&v, ts, v.Neurons, uint64(i+1))
-		l.Accept([16]byte{byte(i % 8)}, uint64(i/8+1), 0, ts)
+		l.Accept([16]byte{byte(i % 8)}, uint64(i/8+1), 0, ledger.Arrival{WallNs: ts, IngestNs: ts})
 	}
 	return a, l
 }
@@ -44,12 +44,12 @@ func BenchmarkCheckpoint(b *testing.B) {
 	for _, groups := range []int{10000, 100000} {
 		a, l := benchState(groups)
 		ws := a.Closable(0, 0, true)
-		enc := appendCheckpointBody(nil, 1, 1, 1, l, ws)
+		enc := appendCheckpointBody(nil, 1, 1, 1, 0, l, ws)
 		name := fmt.Sprintf("%dk-groups", groups/1000)
 		b.Run("encode/"+name, func(b *testing.B) {
 			buf := make([]byte, 0, len(enc)+4)
 			for i := 0; i < b.N; i++ {
-				buf = appendCheckpointBody(buf[:0], 1, 1, 1, l, a.Closable(0, 0, true))
+				buf = appendCheckpointBody(buf[:0], 1, 1, 1, 0, l, a.Closable(0, 0, true))
 			}
 			b.ReportMetric(float64(len(buf)), "bytes")
 		})

@@ -1,7 +1,9 @@
 package collector
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -343,10 +345,10 @@ func validCheckpoint(t testing.TB) []byte {
 	r := testRand()
 	for i := 0; i < 20; i++ {
 		ev := genEvent(r, [16]byte{1}, uint64(i+1), 0, testBase)
-		c.ledger.Accept(ev.EmitterID, ev.Seq, 0, 1)
+		c.ledger.Accept(ev.EmitterID, ev.Seq, 0, ledger.Arrival{WallNs: 1, IngestNs: 1})
 		c.agg.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons, uint64(i+1))
 	}
-	return finishCheckpoint(appendCheckpointBody(nil, 3, 20, 2, c.ledger, c.agg.Closable(0, 0, true)))
+	return finishCheckpoint(appendCheckpointBody(nil, 3, 20, 2, 77, c.ledger, c.agg.Closable(0, 0, true)))
 }
 
 func FuzzDecodeCheckpoint(f *testing.F) {
@@ -357,7 +359,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := decodeCheckpoint(finishCheckpoint(appendCheckpointBody(nil, cp.FlushSeq, cp.AppliedLSN, cp.WALSegment, cp.Ledger, cp.Windows)))
+		again, err := decodeCheckpoint(finishCheckpoint(appendCheckpointBody(nil, cp.FlushSeq, cp.AppliedLSN, cp.WALSegment, cp.IngestNs, cp.Ledger, cp.Windows)))
 		if err != nil || again.AppliedLSN != cp.AppliedLSN || len(again.Windows) != len(cp.Windows) {
 			t.Fatalf("re-encoded checkpoint: %v", err)
 		}
@@ -393,4 +395,41 @@ func TestWALDamageBehindCheckpoint(t *testing.T) {
 	rows, _ := readRows(t, out)
 	checkTotals(t, rows, r.tr)
 	checkAudit(t, out, r.tr, true)
+}
+
+// TestDecodeCheckpointVersion2: a checkpoint written before the ingest
+// clock (version 2, ledger version 1) still loads, so an upgraded
+// collector starts where the old one stopped.
+func TestDecodeCheckpointVersion2(t *testing.T) {
+	var b []byte
+	b = append(b, checkpointMagic...)
+	b = binary.LittleEndian.AppendUint32(b, 2)
+	b = binary.LittleEndian.AppendUint64(b, 4)  // flush seq
+	b = binary.LittleEndian.AppendUint64(b, 90) // applied LSN
+	b = binary.LittleEndian.AppendUint64(b, 3)  // WAL segment
+	b = binary.LittleEndian.AppendUint64(b, 0)  // body length, below
+	body := len(b)
+	b = binary.AppendUvarint(b, 1) // one emitter, ledger version 1
+	b = append(b, bytes.Repeat([]byte{5}, 16)...)
+	for _, v := range []uint64{1, 2, 0} {
+		b = binary.AppendUvarint(b, v)
+	}
+	for _, v := range []int64{2, 0, 5000} {
+		b = binary.AppendVarint(b, v)
+	}
+	b = append(b, 0)
+	b = binary.AppendUvarint(b, 1)
+	b = binary.AppendUvarint(b, 1)
+	b = binary.AppendUvarint(b, 1)
+	b = binary.AppendUvarint(b, 0) // no windows
+	binary.LittleEndian.PutUint64(b[body-8:], uint64(len(b)-body))
+	cp, err := decodeCheckpoint(finishCheckpoint(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := cp.Ledger.Emitters[[16]byte(bytes.Repeat([]byte{5}, 16))]
+	if cp.FlushSeq != 4 || cp.AppliedLSN != 90 || cp.WALSegment != 3 || cp.IngestNs != 0 || e == nil ||
+		e.Received != 2 || e.ActiveNs != 5000 || !cp.Ledger.Seen([16]byte(bytes.Repeat([]byte{5}, 16)), 2) {
+		t.Fatalf("unexpected checkpoint %+v, emitter %+v", cp, e)
+	}
 }

@@ -44,6 +44,8 @@ type Collector struct {
 	ckm           *ckptMetrics
 	lastCkpt      time.Time
 	ledgerExpired bool             // emitters were forgotten since the last checkpoint
+	ingest        ingestClock      // the collector's running time, for the dedupe TTL
+	lastIngest    int64            // the newest ingest-clock reading replay saw
 	garbage       []string         // files of a failed flush, removed before the next commit
 	flushing      *flushJob        // the flush in flight, nil if none
 	unflushed     []*window.Window // windows of a failed flush, retried by the next
@@ -123,7 +125,7 @@ func Open(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Collector, e
 		flushDone: make(chan flushResult, 1),
 		lastCkpt:  cfg.Now(),
 	}
-	c.agg = window.New(window.Config{Width: cfg.Window, MaxGroups: cfg.MaxGroups, MaxModels: cfg.MaxModels})
+	c.agg = window.New(window.Config{Width: cfg.Window, MaxGroups: cfg.MaxGroups, MaxModels: cfg.MaxModels, MaxTotalGroups: cfg.MaxTotalGroups})
 	c.agg.OnOverflow = c.onOverflow
 	if err := c.recover(); err != nil {
 		return nil, err
@@ -149,27 +151,43 @@ func (c *Collector) recover() error {
 	}
 	c.flushSeq, c.applied, c.ckptLSN = cp.FlushSeq, cp.AppliedLSN, cp.AppliedLSN
 	c.flushed, c.ledger = cp.Flushed, cp.Ledger
+	c.ledger.SetLimits(ledger.Limits{MaxEmitters: c.cfg.MaxEmitters, MaxPerForwarder: c.cfg.MaxEmittersPerForwarder})
+	c.lastIngest = max(cp.IngestNs, c.ledger.LatestActive())
 	c.snapshotted = !cp.Legacy && cp.path != ""
 	for _, w := range cp.Windows {
 		if err := c.agg.Restore(w); err != nil {
 			return &CorruptCheckpointError{Path: cp.path, Err: err}
 		}
 	}
-	removed, err := removeUncommitted(c.cfg.OutDir, c.id8, c.flushSeq)
+	// Files above the loaded flush seq are an uncommitted flush's only up
+	// to one past the newest checkpoint on disk (a corrupt one included):
+	// its successor may have crashed before committing. Anything beyond is
+	// a file whose checkpoint is gone, and is never deleted.
+	newest := c.flushSeq
+	if res.corrupt != nil {
+		if seq, ok := parseCheckpointName(filepath.Base(res.corrupt.Path)); ok {
+			newest = max(newest, seq)
+		}
+	}
+	redo, lost, err := uncommittedFiles(c.cfg.OutDir, c.id8, c.flushSeq, newest+1)
 	if err != nil {
 		return err
 	}
-	if len(removed) > 0 {
-		c.log.Info("removed output files of an uncommitted flush", zap.Strings("files", removed))
+	if len(lost) > 0 {
+		return unaccounted(c.cfg.DataDir, lost, c.flushSeq, fmt.Sprintf("their flush seqs are above %d, so the checkpoints that committed them were removed", newest+1))
 	}
 	opts := wal.Options{Quarantine: filepath.Join(c.cfg.DataDir, quarantineDir)}
 	skip := uint64(0) // records at or below this are in the checkpoint
 	if c.snapshotted {
 		opts.SkipBelow, opts.SkipLSN, skip = cp.WALSegment, cp.AppliedLSN, cp.AppliedLSN
 	}
+	var firstReplayed uint64
 	w, rec, err := wal.Open(filepath.Join(c.cfg.DataDir, walDir), opts,
 		func(lsn uint64, payload []byte) error {
 			if lsn > skip {
+				if firstReplayed == 0 {
+					firstReplayed = lsn
+				}
 				c.applyRecord(lsn, payload, false)
 			}
 			return nil
@@ -178,6 +196,21 @@ func (c *Collector) recover() error {
 		return fmt.Errorf("open wal: %w", err)
 	}
 	c.wal = w
+	// With no checkpoint at all, files of flush 1 are a first flush that
+	// crashed only if the WAL still starts at its first record: a first
+	// checkpoint would have cut it. Otherwise checkpoint files were
+	// removed, and the files hold events the WAL no longer has.
+	if cp.path == "" && len(redo) > 0 && firstReplayed != 1 {
+		w.Close()
+		return unaccounted(c.cfg.DataDir, redo, 0, "there is no checkpoint, and the write-ahead log no longer holds the events they were written from")
+	}
+	if err := removeUncommitted(redo); err != nil {
+		w.Close()
+		return err
+	}
+	if len(redo) > 0 {
+		c.log.Info("removed output files of an uncommitted flush; replay writes their rows again", zap.Strings("files", redo))
+	}
 	c.snapSegment = cp.WALSegment
 	c.m.walTorn.Add(float64(rec.TornTails))
 	c.m.walQuarantined.Add(float64(len(rec.Quarantined)))
@@ -196,6 +229,8 @@ func (c *Collector) recover() error {
 	if rec.LastLSN > c.applied {
 		c.applied = rec.LastLSN
 	}
+	// The downtime just ended does not count as anyone's silence.
+	c.ingest.resume(c.lastIngest, c.cfg.Now)
 	c.log.Info("recovered",
 		zap.String("checkpoint", cp.path), zap.Uint64("checkpoint_lsn", cp.AppliedLSN),
 		zap.Int("checkpoint_windows", len(cp.Windows)),

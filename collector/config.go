@@ -25,14 +25,20 @@ type Config struct {
 	FlushInterval   time.Duration // how often closable windows are written
 	MaxGroups       int           // groups per window before keys fold into overflow keys
 	MaxModels       int           // models per window before they fold into "__other__"
-	MaxBodyBytes    int64         // request body limit, on the wire and decompressed
-	DedupeTTL       time.Duration // emitters silent this long (arrival time) are forgotten
-	QueueSize       int           // batches waiting for the ingest loop before 503
-	MaxInflight     int           // requests read or waiting at once before 503
-	Token           string        // bearer token; empty means no authentication
-	InsecureNoAuth  bool          // allow no token on a non-loopback listener
-	TLSCert         string        // PEM certificate chain file; with TLSKey, serve HTTPS
-	TLSKey          string        // PEM private key file
+	MaxWindows      int           // open windows in all before late events take their arrival time
+	MaxTotalGroups  int           // groups across open windows before keys fold into overflow keys
+	MaxEmitters     int           // emitters tracked in all before new ones go untracked
+	// MaxEmittersPerForwarder: emitters first seen through one forwarder
+	// before its new ones go untracked.
+	MaxEmittersPerForwarder int
+	MaxBodyBytes            int64         // request body limit, on the wire and decompressed
+	DedupeTTL               time.Duration // emitters silent this long (collector running time) are forgotten
+	QueueSize               int           // batches waiting for the ingest loop before 503
+	MaxInflight             int           // requests read or waiting at once before 503
+	Token                   string        // bearer token; empty means no authentication
+	InsecureNoAuth          bool          // allow no token on a non-loopback listener
+	TLSCert                 string        // PEM certificate chain file; with TLSKey, serve HTTPS
+	TLSKey                  string        // PEM private key file
 
 	// MaxConns is how many connections the ingest listener holds open
 	// before it stops accepting; the rest wait in the kernel's backlog.
@@ -55,6 +61,10 @@ const (
 	DefaultFlushInterval   = time.Second
 	DefaultMaxGroups       = 100000
 	DefaultMaxModels       = 1000
+	DefaultMaxWindows      = 1440 // a day of one-minute windows
+	DefaultMaxTotalGroups  = 1000000
+	DefaultMaxEmitters     = 100000
+	DefaultMaxPerForwarder = 10000
 	DefaultMaxBodyBytes    = 16 << 20
 	DefaultDedupeTTL       = 24 * time.Hour
 	DefaultQueueSize       = 64
@@ -81,6 +91,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxModels == 0 {
 		c.MaxModels = DefaultMaxModels
 	}
+	setInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setInt(&c.MaxWindows, DefaultMaxWindows)
+	setInt(&c.MaxTotalGroups, DefaultMaxTotalGroups)
+	setInt(&c.MaxEmitters, DefaultMaxEmitters)
+	setInt(&c.MaxEmittersPerForwarder, DefaultMaxPerForwarder)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -123,6 +142,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-groups %d must be positive", c.MaxGroups)
 	case c.MaxModels < 1:
 		return fmt.Errorf("--max-models %d must be positive", c.MaxModels)
+	case c.MaxWindows < 2:
+		return fmt.Errorf("--max-windows %d must be at least 2", c.MaxWindows)
+	case c.MaxTotalGroups < c.MaxGroups:
+		return fmt.Errorf("--max-total-groups %d is below --max-groups %d", c.MaxTotalGroups, c.MaxGroups)
+	case c.MaxEmitters < 1 || c.MaxEmittersPerForwarder < 1:
+		return fmt.Errorf("--max-emitters %d and --max-emitters-per-forwarder %d must be positive", c.MaxEmitters, c.MaxEmittersPerForwarder)
 	case c.MaxBodyBytes < 1024:
 		return fmt.Errorf("--max-body-bytes %d is below 1024", c.MaxBodyBytes)
 	case c.DedupeTTL < 0:

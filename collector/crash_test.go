@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -61,9 +62,15 @@ type proc struct {
 
 func startProc(t *testing.T, data, out string, env ...string) *proc {
 	t.Helper()
+	return startProcArgs(t, data, out, nil, env...)
+}
+
+// startProcArgs is startProc with more command-line flags.
+func startProcArgs(t *testing.T, data, out string, args []string, env ...string) *proc {
+	t.Helper()
 	addr, ops := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(collectorBinary(t), "--listen", addr, "--data", data, "--out", out, "--window", "1m",
-		"--metrics-addr", ops, "--flush-interval", "50ms", "--log-level", "warn")
+	cmd := exec.Command(collectorBinary(t), append([]string{"--listen", addr, "--data", data, "--out", out, "--window", "1m",
+		"--metrics-addr", ops, "--flush-interval", "50ms", "--log-level", "warn"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	log, err := os.OpenFile(filepath.Join(filepath.Dir(data), "collector.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -225,4 +232,115 @@ func TestKill9(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKill9DowntimeOverTTL: the collector is killed after its WAL fsync and
+// before its answer, stays down longer than --dedupe-ttl, and the
+// forwarder re-sends the batch when it is back. The outage is not the
+// emitter's silence: the re-sent events are duplicates, counted once.
+func TestKill9DowntimeOverTTL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	root := t.TempDir()
+	data, out := filepath.Join(root, "data"), filepath.Join(root, "out")
+	ttl := []string{"--dedupe-ttl", "3s"}
+	base := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	s := makeScenario(11, 2, 100, base, 0)
+	batches := append(s.phase1, s.phase2...)
+	p := startProcArgs(t, data, out, ttl, "READOUT_COLLECTOR_CRASH_POINT="+CrashAfterWALAppend, "READOUT_COLLECTOR_CRASH_AFTER=3")
+	tr := newTruth()
+	crashed := false
+	for i, b := range batches {
+		body := encodeBatch(t, [16]byte{0xf3}, uint64(i+1), b)
+		code := postRaw(p.url, body)
+		if code == 0 && !crashed {
+			if !p.killed(t) {
+				t.Fatal("collector died without SIGKILL")
+			}
+			crashed = true
+			time.Sleep(4 * time.Second) // longer than --dedupe-ttl
+			p = startProcArgs(t, data, out, ttl)
+			// A forwarder's retry comes after its backoff; by then flush
+			// ticks (every 50 ms here) have run, which used to forget
+			// every emitter the outage made look silent.
+			time.Sleep(500 * time.Millisecond)
+			code = postRaw(p.url, body) // the forwarder's re-send
+		}
+		if code != http.StatusOK {
+			t.Fatalf("batch %d: status %d", i+1, code)
+		}
+		for j := range b {
+			tr.deliver(&b[j])
+		}
+	}
+	if !crashed {
+		t.Fatal("the crash point was never reached")
+	}
+	p.term(t)
+	rows, _ := readRows(t, out)
+	checkTotals(t, rows, tr)
+	checkAudit(t, out, tr, false)
+}
+
+// TestMovedCheckpointsKeepFiles: with its checkpoints moved out of --data,
+// a collector used to take every output file it had written for an
+// uncommitted flush and delete them all. It must refuse to start (exit 1,
+// naming the files and what to do) and leave every file where it is; with
+// the checkpoints back it starts and the data is whole.
+func TestMovedCheckpointsKeepFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	root := t.TempDir()
+	data, out := filepath.Join(root, "data"), filepath.Join(root, "out")
+	base := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	s := makeScenario(12, 2, 100, base, 0)
+	p := startProc(t, data, out)
+	tr := newTruth()
+	for i, b := range append(s.phase1, s.phase2...) {
+		if code := postRaw(p.url, encodeBatch(t, [16]byte{0xf4}, uint64(i+1), b)); code != http.StatusOK {
+			t.Fatalf("batch %d: status %d", i+1, code)
+		}
+		for j := range b {
+			tr.deliver(&b[j])
+		}
+		time.Sleep(20 * time.Millisecond) // several flushes, several flush seqs
+	}
+	p.term(t)
+	_, before := readRows(t, out)
+	ckpts, _ := filepath.Glob(filepath.Join(data, "checkpoint-*.bin"))
+	aside := filepath.Join(root, "aside")
+	if err := os.Mkdir(aside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	move := func(from, to string) {
+		for _, c := range ckpts {
+			if err := os.Rename(filepath.Join(from, filepath.Base(c)), filepath.Join(to, filepath.Base(c))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	move(data, aside)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, collectorBinary(t), "--listen", freeAddr(t), "--data", data, "--out", out, "--metrics-addr", freeAddr(t))
+	msg, err := cmd.CombinedOutput() // a collector that starts runs until the timeout kills it
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("start without checkpoints: got %v; want exit status 1 (cannot start on this state)\n%s", err, msg)
+	}
+	if !bytes.Contains(msg, []byte("not accounted for")) || !bytes.Contains(msg, []byte("part-")) {
+		t.Fatalf("the refusal does not name the files:\n%s", msg)
+	}
+	if _, after := readRows(t, out); len(after) != len(before) {
+		t.Fatalf("output files changed: %d before, %d after", len(before), len(after))
+	}
+	move(aside, data)
+	p = startProc(t, data, out)
+	p.term(t)
+	rows, _ := readRows(t, out)
+	checkTotals(t, rows, tr)
 }

@@ -42,13 +42,14 @@ func parsePartName(name string) (id8 string, flushSeq uint64, ok bool) {
 	return parts[0], seq, true
 }
 
-// removeUncommitted deletes this collector's output files whose flush seq
-// is above the committed one: a crash struck between writing them and
-// committing the checkpoint, and replay will write their rows again.
-func removeUncommitted(out, id8 string, committed uint64) ([]string, error) {
+// uncommittedFiles lists this collector's output files whose flush seq is
+// above committed, split at limit: those at or below it were written by a
+// flush whose checkpoint is not the one loaded (a crash before the commit,
+// or a newest checkpoint found corrupt), and replay writes their rows
+// again; those above it no checkpoint on disk can account for.
+func uncommittedFiles(out, id8 string, committed, limit uint64) (redo, unaccounted []string, err error) {
 	root := filepath.Join(out, table.InferenceDir)
-	var removed []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if os.IsNotExist(err) && path == root {
 				return filepath.SkipDir
@@ -59,24 +60,60 @@ func removeUncommitted(out, id8 string, committed uint64) ([]string, error) {
 			return nil
 		}
 		id, seq, ok := parsePartName(d.Name())
-		if !ok || id != id8 || seq <= committed {
-			return nil
+		switch {
+		case !ok || id != id8 || seq <= committed:
+		case seq <= limit:
+			redo = append(redo, path)
+		default:
+			unaccounted = append(unaccounted, path)
 		}
-		if err := os.Remove(path); err != nil {
-			return err
-		}
-		removed = append(removed, path)
 		return nil
 	})
 	if err != nil {
-		return removed, fmt.Errorf("remove uncommitted files: %w", err)
+		return nil, nil, fmt.Errorf("list output files: %w", err)
 	}
-	for _, p := range removed {
-		if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil {
-			return removed, err
+	return redo, unaccounted, nil
+}
+
+// removeUncommitted deletes the files uncommittedFiles said to redo, and
+// makes the deletions durable before anything writes their rows again.
+func removeUncommitted(paths []string) error {
+	dirs := map[string]bool{}
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove uncommitted file: %w", err)
+		}
+		dirs[filepath.Dir(p)] = true
+	}
+	for d := range dirs {
+		if err := atomicfile.SyncDir(d); err != nil {
+			return err
 		}
 	}
-	return removed, nil
+	return nil
+}
+
+// UnaccountedFilesError stops a start that would have had to delete
+// output files no checkpoint in --data accounts for. Deleting them on
+// that evidence destroyed every file a collector had written when its
+// checkpoints were moved aside; the files are left as they are.
+type UnaccountedFilesError struct {
+	DataDir   string
+	Files     []string // some of them
+	Count     int
+	Committed uint64 // the flush seq of the checkpoint loaded, 0 for none
+	Reason    string
+}
+
+func (e *UnaccountedFilesError) Error() string {
+	return fmt.Sprintf("%d output files of this collector (%s, ...) are not accounted for by the checkpoints in %s (committed flush seq %d): %s; "+
+		"refusing to start rather than delete or count them again: put the missing checkpoint files back into %s "+
+		"(one found corrupt is in its quarantine/ folder), see docs/collector-recovery.md",
+		e.Count, strings.Join(e.Files, ", "), e.DataDir, e.Committed, e.Reason, e.DataDir)
+}
+
+func unaccounted(dataDir string, files []string, committed uint64, reason string) error {
+	return &UnaccountedFilesError{DataDir: dataDir, Files: files[:min(len(files), 3)], Count: len(files), Committed: committed, Reason: reason}
 }
 
 // auditPath is this collector's audit snapshot, rewritten at each checkpoint.

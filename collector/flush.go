@@ -97,7 +97,8 @@ func (c *Collector) startCheckpoint(all, force bool) bool {
 	now := c.cfg.Now()
 	// Forgetting silent emitters changes the ledger with no WAL record, so
 	// it forces a checkpoint.
-	expired := c.ledger.Expire(now.Add(-c.cfg.DedupeTTL).UnixNano())
+	ingestNow := c.ingest.now()
+	expired := c.ledger.Expire(ingestNow - int64(c.cfg.DedupeTTL))
 	if expired > 0 {
 		c.m.emittersExpired.Add(float64(expired))
 		c.log.Info("forgot silent emitters", zap.Int("emitters", expired), zap.Duration("dedupe_ttl", c.cfg.DedupeTTL))
@@ -121,7 +122,7 @@ func (c *Collector) startCheckpoint(all, force bool) bool {
 	c.lastEncodeAt = t0
 	// The ledger and windows belong to the loop: encode them here, at
 	// exactly the applied LSN the checkpoint names.
-	b := appendCheckpointBody(c.snapBuf[:0], seq, c.applied, seg, c.ledger, c.agg.Closable(0, 0, true))
+	b := appendCheckpointBody(c.snapBuf[:0], seq, c.applied, seg, ingestNow, c.ledger, c.agg.Closable(0, 0, true))
 	c.snapBuf = nil
 	c.lastEncode = time.Since(t0)
 	c.ckm.encodeSeconds.Observe(c.lastEncode.Seconds())
@@ -140,6 +141,9 @@ func (c *Collector) startCheckpoint(all, force bool) bool {
 // the checkpoint never holds half of a window that is being written).
 func (c *Collector) takeClosable(now int64, all bool) []*window.Window {
 	ws := c.agg.Closable(now, c.cfg.AllowedLateness, all)
+	if !all {
+		ws = limitPartitions(ws, maxFlushPartitions)
+	}
 	for _, u := range c.unflushed {
 		if w := c.agg.Get(u.Start); w != nil && !contains(ws, w) {
 			ws = append(ws, w)
@@ -150,6 +154,33 @@ func (c *Collector) takeClosable(now int64, all bool) []*window.Window {
 	}
 	ws = append(c.unflushed, ws...)
 	c.unflushed = nil
+	return ws
+}
+
+// maxFlushPartitions bounds the hour partitions, and so the files, one
+// timed flush writes (one file per partition): late events spread over
+// many hours are written over several flush ticks, oldest first, instead
+// of thousands of files in one flush. Shutdown writes everything.
+const maxFlushPartitions = 64
+
+// limitPartitions keeps the oldest windows of ws (sorted oldest first) that
+// fall in at most n hour partitions.
+func limitPartitions(ws []*window.Window, n int) []*window.Window {
+	hours := 0
+	last := int64(-1 << 63)
+	for i, w := range ws {
+		h := w.Start - w.Start%int64(time.Hour)
+		if w.Start < 0 && h != w.Start {
+			h -= int64(time.Hour)
+		}
+		if h != last {
+			if hours == n {
+				return ws[:i]
+			}
+			hours++
+			last = h
+		}
+	}
 	return ws
 }
 
@@ -296,6 +327,12 @@ func (c *Collector) writeWindows(ws []*window.Window, seq uint64) ([]string, err
 			c.writeHalfFile(path)
 		}
 		if err := table.WriteInference(path, parts[dir]); err != nil {
+			if errors.Is(err, atomicfile.ErrInPlace) {
+				// Renamed, not made durable: it is this flush's file
+				// all the same, and must go before a retry re-numbers
+				// the partitions, or a window is committed twice.
+				written = append(written, path)
+			}
 			return written, err
 		}
 		written = append(written, path)

@@ -357,3 +357,17 @@ func partitionFile(t testing.TB, out string, i int, name string) string {
 	}
 	return p
 }
+
+// readAuditRows reads the collector's one audit file.
+func readAuditRows(t testing.TB, out string) []table.AuditRow {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(out, table.AuditDir, "*.parquet"))
+	if len(files) != 1 {
+		t.Fatalf("got %d audit files; want 1", len(files))
+	}
+	rows, err := table.ReadAudit(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}

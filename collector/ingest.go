@@ -167,7 +167,7 @@ func (c *Collector) commitGroup(group []*request) {
 // numbered after base, and starts committing them. slot picks the scratch
 // buffers, which alternate between the two groups a chain holds.
 func (c *Collector) stage(group []*request, base uint64, slot int, inflight map[seqKey]struct{}) *stagedGroup {
-	now := c.cfg.Now().UnixNano()
+	now, ingestNow := c.cfg.Now().UnixNano(), c.ingest.now()
 	pending := c.pending[slot]
 	clear(pending)
 	// Size the buffer for the whole group at once: growing it by doubling
@@ -197,7 +197,7 @@ func (c *Collector) stage(group []*request, base uint64, slot int, inflight map[
 			}
 			frames = append(frames, r.frames[i])
 		}
-		c.hdr = recordHeader{forwarderID: r.batch.ForwarderID, batchSeq: r.batch.BatchSeq, arrivalNs: now, dups: c.hdr.dups[:0]}
+		c.hdr = recordHeader{forwarderID: r.batch.ForwarderID, batchSeq: r.batch.BatchSeq, arrivalNs: now, ingestNs: ingestNow, dups: c.hdr.dups[:0]}
 		for id, n := range c.dups {
 			c.hdr.dups = append(c.hdr.dups, dupCount{id, n})
 		}

@@ -28,6 +28,8 @@ type metrics struct {
 	emitters        prometheus.Gauge
 	emittersExpired prometheus.Counter
 	groupBatches    prometheus.Histogram
+	undeduped       *prometheus.CounterVec // counted without a dedupe check, by reason
+	floorRaised     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -67,6 +69,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		groupBatches: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "group_commit_batches",
 			Help: "Batches per write-ahead log group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 8)}),
 	}
+	m.undeduped = vec("events_undeduped_total", "Events counted without a dedupe check (any may be a re-delivery): below_floor, in a stretch the range cap made the collector stop checking; emitter_cap, from emitters past --max-emitters or --max-emitters-per-forwarder.", "reason")
+	m.floorRaised = counter("dedupe_floor_raised_total", "Times an emitter's oldest seq range was forgotten at the range cap because no reported drop explained the gap after it.")
+	for _, reason := range []string{"below_floor", "emitter_cap"} {
+		m.undeduped.WithLabelValues(reason)
+	}
 	// Known series start at zero, so rates work from the first scrape.
 	for _, code := range []string{"200", "400", "401", "405", "413", "415", "503"} {
 		m.batches.WithLabelValues(code)
@@ -74,12 +81,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, kind := range []string{"inference", "lifecycle"} {
 		m.events.WithLabelValues(kind)
 	}
-	for _, reason := range []string{"time_before_epoch", "time_future", "neurons"} {
+	for _, reason := range []string{"time_before_epoch", "time_future", "neurons", "window_cap"} {
 		m.adjusted.WithLabelValues(reason)
 	}
 	reg.MustRegister(m.batches, m.events, m.duplicates, m.anonymous, m.closed, m.rejected, m.adjusted,
 		m.walBytes, m.walFsyncs, m.walErrors, m.walTorn, m.walQuarantined, m.walSegments, m.replayed,
 		m.openWindows, m.activeGroups, m.overflowed, m.filesWritten, m.flushErrors, m.checkpoints,
-		m.emitters, m.emittersExpired, m.groupBatches)
+		m.emitters, m.emittersExpired, m.groupBatches, m.undeduped, m.floorRaised)
 	return m
 }

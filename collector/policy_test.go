@@ -3,6 +3,7 @@ package collector
 import (
 	"math"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -32,7 +33,8 @@ func TestEventPolicies(t *testing.T) {
 		{"absent time", mk(2, 0, 1), arrivalWindow, 1, "time_before_epoch"},
 		{"before 1970", mk(3, -int64(time.Hour), 1), arrivalWindow, 1, "time_before_epoch"},
 		{"far future", mk(4, arrival.Add(48*time.Hour).UnixNano(), 1), arrivalWindow, 1, "time_future"},
-		{"near future kept", mk(5, arrival.Add(time.Hour).UnixNano(), 1), arrival.Add(time.Hour).Truncate(time.Minute), 1, ""},
+		{"near future kept", mk(5, arrival.Add(5*time.Minute).UnixNano(), 1), arrival.Add(5 * time.Minute).Truncate(time.Minute), 1, ""},
+		{"an hour ahead", mk(10, arrival.Add(time.Hour).UnixNano(), 1), arrivalWindow, 1, "time_future"},
 		{"week-old kept", mk(6, testBase.Add(-7*24*time.Hour).UnixNano(), 1), testBase.Add(-7 * 24 * time.Hour), 1, ""},
 		{"NaN neurons", mk(7, testBase.UnixNano(), math.NaN()), testBase, 0, "neurons"},
 		{"Inf neurons", mk(8, testBase.UnixNano(), math.Inf(1)), testBase, 0, "neurons"},
@@ -110,21 +112,30 @@ func TestPartNames(t *testing.T) {
 	}
 }
 
-func TestRemoveUncommitted(t *testing.T) {
+func TestUncommittedFiles(t *testing.T) {
 	out := t.TempDir()
 	keep := []string{partName("aaaaaaaa", 5, 0), partName("aaaaaaaa", 4, 1), partName("bbbbbbbb", 9, 0)}
-	drop := []string{partName("aaaaaaaa", 6, 0), partName("aaaaaaaa", 7, 2)}
-	for i, n := range append(append([]string{}, keep...), drop...) {
+	redo := []string{partName("aaaaaaaa", 6, 0), partName("aaaaaaaa", 6, 2)}
+	lost := []string{partName("aaaaaaaa", 8, 0)}
+	for i, n := range append(append(append([]string{}, keep...), redo...), lost...) {
 		partitionFile(t, out, i, n)
 	}
-	removed, err := removeUncommitted(out, "aaaaaaaa", 5)
+	gotRedo, gotLost, err := uncommittedFiles(out, "aaaaaaaa", 5, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(removed) != len(drop) {
-		t.Fatalf("removed %v; want the %d files above flush seq 5", removed, len(drop))
+	if len(gotRedo) != len(redo) || len(gotLost) != len(lost) {
+		t.Fatalf("got redo %v, unaccounted %v; want %d and %d files", gotRedo, gotLost, len(redo), len(lost))
 	}
-	if _, err := removeUncommitted(t.TempDir(), "aaaaaaaa", 0); err != nil {
+	if err := removeUncommitted(gotRedo); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range gotRedo {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s not removed: %v", p, err)
+		}
+	}
+	if _, _, err := uncommittedFiles(t.TempDir(), "aaaaaaaa", 0, 1); err != nil {
 		t.Fatalf("missing output folder: %v", err)
 	}
 }

@@ -14,6 +14,10 @@ const (
 	StatusComplete = "complete" // closed, every seq received or reported dropped
 	StatusOpen     = "open"     // no final message yet, nothing unexplained so far
 	StatusGaps     = "gaps"     // seqs neither received nor reported dropped
+	// StatusUntracked is the line of emitters past the collector's caps:
+	// their events were counted, not deduplicated, and their seqs are
+	// unknown, so nothing can be said of gaps.
+	StatusUntracked = "untracked"
 )
 
 // Emitter is one emitter's delivery record merged over every collector.
@@ -24,8 +28,11 @@ type Emitter struct {
 	Dropped     int64 // reported in-band by the emitter
 	Duplicates  int64
 	Unexplained int64 // Sent - Received - Dropped; negative means over-counted
-	Closed      bool
-	Status      string
+	// Undeduped counts received events that were counted without a
+	// dedupe check (see docs/input-policy.md): any may be a re-delivery.
+	Undeduped int64
+	Closed    bool
+	Status    string
 }
 
 // Audit reads every file of dir's audit table and merges the rows of each
@@ -73,9 +80,12 @@ func Audit(dir string) ([]Emitter, error) {
 			Dropped:     r.Dropped,
 			Duplicates:  r.Duplicates,
 			Unexplained: r.Unexplained(),
+			Undeduped:   r.Undeduped,
 			Closed:      r.Closed,
 		}
 		switch {
+		case r.Untracked:
+			e.Status = StatusUntracked
 		case e.Unexplained != 0:
 			e.Status = StatusGaps
 		case e.Closed:
@@ -92,6 +102,13 @@ func Audit(dir string) ([]Emitter, error) {
 func mergeAudit(m, r *table.AuditRow) {
 	m.Received += r.Received
 	m.Duplicates += r.Duplicates
+	m.Undeduped += r.Undeduped
+	if m.Untracked || r.Untracked {
+		// Totals over unknown emitters: each collector's line adds up.
+		m.Untracked = true
+		m.LastSeq += r.LastSeq
+		return
+	}
 	m.LastSeq = max(m.LastSeq, r.LastSeq)
 	m.Dropped = max(m.Dropped, r.Dropped)
 	m.Closed = m.Closed || r.Closed
@@ -107,6 +124,7 @@ func mergeAudit(m, r *table.AuditRow) {
 type AuditSummary struct {
 	Emitters, Open, WithGaps                         int
 	Sent, Received, Dropped, Duplicates, Unexplained int64
+	Undeduped                                        int64
 	// Missing and Excess split Unexplained by sign, so that a shortfall in
 	// one emitter and an over-count in another do not hide each other.
 	Missing, Excess int64
@@ -121,6 +139,7 @@ func Summarize(emitters []Emitter) AuditSummary {
 		s.Received += e.Received
 		s.Dropped += e.Dropped
 		s.Duplicates += e.Duplicates
+		s.Undeduped += e.Undeduped
 		s.Unexplained += e.Unexplained
 		if e.Unexplained != 0 {
 			s.WithGaps++
@@ -130,7 +149,7 @@ func Summarize(emitters []Emitter) AuditSummary {
 		} else {
 			s.Excess -= e.Unexplained
 		}
-		if !e.Closed {
+		if !e.Closed && e.Status != StatusUntracked {
 			s.Open++
 		}
 	}
@@ -144,7 +163,7 @@ func (s AuditSummary) Verdict() string {
 		if s.Open > 0 {
 			v += fmt.Sprintf(" (%d of %d emitters still open: their tail is not final)", s.Open, s.Emitters)
 		}
-		return v
+		return v + s.undedupedNote()
 	}
 	var what []string
 	if s.Missing > 0 {
@@ -153,5 +172,12 @@ func (s AuditSummary) Verdict() string {
 	if s.Excess > 0 {
 		what = append(what, fmt.Sprintf("%d more seqs received or dropped than sent", s.Excess))
 	}
-	return fmt.Sprintf("GAPS: %s in %d of %d emitters", strings.Join(what, ", "), s.WithGaps, s.Emitters)
+	return fmt.Sprintf("GAPS: %s in %d of %d emitters", strings.Join(what, ", "), s.WithGaps, s.Emitters) + s.undedupedNote()
+}
+
+func (s AuditSummary) undedupedNote() string {
+	if s.Undeduped == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d events were counted without a dedupe check (a collector cap was reached): a re-delivery among them would be counted twice", s.Undeduped)
 }

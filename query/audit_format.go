@@ -11,7 +11,7 @@ import (
 var AuditFormats = []string{"table", "json"}
 
 // WriteAudit prints emitters as JSON Lines ("json": keys emitter_id, sent,
-// received, dropped, duplicates, unexplained, closed, status) or as an
+// received, dropped, duplicates, unexplained, undeduped, closed, status) or as an
 // aligned table ("table") followed by a totals line and a verdict line.
 func WriteAudit(w io.Writer, emitters []Emitter, format string) error {
 	switch format {
@@ -39,6 +39,8 @@ func writeAuditJSON(w io.Writer, emitters []Emitter) error {
 		b = strconv.AppendInt(b, e.Duplicates, 10)
 		b = append(b, `,"unexplained":`...)
 		b = strconv.AppendInt(b, e.Unexplained, 10)
+		b = append(b, `,"undeduped":`...)
+		b = strconv.AppendInt(b, e.Undeduped, 10)
 		b = append(b, `,"closed":`...)
 		b = strconv.AppendBool(b, e.Closed)
 		b = append(b, `,"status":`...)
@@ -53,8 +55,8 @@ func writeAuditJSON(w io.Writer, emitters []Emitter) error {
 
 func writeAuditTable(w io.Writer, emitters []Emitter) error {
 	g := grid{
-		header: []string{"emitter_id", "sent", "received", "dropped", "duplicates", "unexplained", "closed", "status"},
-		right:  []bool{false, true, true, true, true, true, false, false},
+		header: []string{"emitter_id", "sent", "received", "dropped", "duplicates", "unexplained", "undeduped", "closed", "status"},
+		right:  []bool{false, true, true, true, true, true, true, false, false},
 	}
 	for _, e := range emitters {
 		g.add(e.EmitterID,
@@ -63,6 +65,7 @@ func writeAuditTable(w io.Writer, emitters []Emitter) error {
 			strconv.FormatInt(e.Dropped, 10),
 			strconv.FormatInt(e.Duplicates, 10),
 			strconv.FormatInt(e.Unexplained, 10),
+			strconv.FormatInt(e.Undeduped, 10),
 			strconv.FormatBool(e.Closed),
 			e.Status)
 	}

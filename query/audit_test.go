@@ -60,6 +60,18 @@ func TestAuditMergesCollectors(t *testing.T) {
 			{EmitterID: "e2", Sent: 5, Received: 5, Closed: true, Status: StatusComplete},
 		},
 		verdict: "GAPS: 7 events unexplained in 1 of 2 emitters",
+	}, {
+		name: "caps reached",
+		a: []table.AuditRow{
+			{EmitterID: "e1", LastSeq: 50, Received: 50, Undeduped: 4, Closed: true},
+			{EmitterID: "untracked", LastSeq: 7, Received: 7, Undeduped: 7, Untracked: true},
+		},
+		b: []table.AuditRow{{EmitterID: "untracked", LastSeq: 3, Received: 3, Undeduped: 3, Duplicates: 1, Untracked: true}},
+		want: []Emitter{
+			{EmitterID: "e1", Sent: 50, Received: 50, Undeduped: 4, Closed: true, Status: StatusComplete},
+			{EmitterID: "untracked", Sent: 10, Received: 10, Duplicates: 1, Undeduped: 10, Status: StatusUntracked},
+		},
+		verdict: "OK: every seq is accounted for; 14 events were counted without a dedupe check (a collector cap was reached): a re-delivery among them would be counted twice",
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,7 +119,7 @@ func TestAuditJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"closed", "dropped", "duplicates", "emitter_id", "received", "sent", "status", "unexplained"}
+	want := []string{"closed", "dropped", "duplicates", "emitter_id", "received", "sent", "status", "undeduped", "unexplained"}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("unexpected keys; got %v; want %v", keys, want)
 	}

@@ -98,8 +98,8 @@ func readRows[T any](r io.ReaderAt, size int64) (rows []T, err error) {
 // read, and its name does not end in .parquet, so no reader's glob matches it.
 func writeAtomic[T any](path string, rows []T) (err error) {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+	if err := atomicfile.MkdirAll(dir); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
@@ -132,5 +132,7 @@ func writeAtomic[T any](path string, rows []T) (err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", path, err)
 	}
-	return atomicfile.SyncDir(dir)
+	// From here on the file is under its final name even if this fails:
+	// the error says so (atomicfile.ErrInPlace), for the caller's cleanup.
+	return atomicfile.RenamedSyncDir(dir)
 }

@@ -89,6 +89,13 @@ type AuditRow struct {
 	Duplicates int64     `parquet:"duplicates"`
 	Closed     bool      `parquet:"closed"` // the emitter's final message arrived
 	LastSeen   time.Time `parquet:"last_seen,timestamp(millisecond)"`
+	// Undeduped counts received events that were not checked against
+	// earlier deliveries (see docs/input-policy.md, "Duplicates"): any of
+	// them may be a re-delivery counted twice.
+	Undeduped int64 `parquet:"undeduped"`
+	// Untracked marks the row for emitters past the ledger's caps; its
+	// emitter_id is "untracked" and its counts are totals over them.
+	Untracked bool `parquet:"untracked"`
 }
 
 // Unexplained is the number of seqs neither received nor reported dropped:

@@ -7,33 +7,50 @@ import (
 )
 
 // The ledger's binary form, for the collector's checkpoint (little-endian,
-// varints as encoding/binary):
+// varints as encoding/binary). Version 2, written since the ingest clock,
+// the dedupe floor and the emitter caps:
 //
 //	uvarint  E, then E emitters:
+//	         [16]byte id, [16]byte forwarder id
+//	         uvarint first seq, last seq, dropped, dropped below, floor
+//	         varint received, undeduped, duplicates, last seen (wall
+//	         Unix ns), active (ingest clock ns)
+//	         u8 closed
+//	         uvarint R, then R ranges: uvarint Lo - previous Hi, uvarint Hi - Lo
+//	varint   untracked events, duplicates, final messages, last seen
+//
+// Version 1 (read only, to upgrade) has no forwarder id, dropped below,
+// floor, undeduped or active, and no untracked totals:
+//
 //	         [16]byte id
 //	         uvarint first seq, last seq, dropped; varint received,
-//	         duplicates, last seen (Unix ns); u8 closed
-//	         uvarint R, then R ranges: uvarint Lo - previous Hi, uvarint Hi - Lo
+//	         duplicates, last seen; u8 closed; ranges as above
 //
 // Ranges are sorted, disjoint and non-adjacent, so every delta after the
 // first is at least 2 and the decoder can check it.
 
-const minEmitterBytes = 16 + 6 + 1 + 1
+// BinaryVersion is the version AppendBinary writes.
+const BinaryVersion = 2
+
+// The fewest bytes an emitter takes: ids, one-byte varints, the closed
+// flag and a range count of zero.
+var minEmitterBytes = [...]int{1: 16 + 6 + 1 + 1, 2: 32 + 10 + 1 + 1}
 
 // ErrBinary is wrapped by every error ReadBinary returns.
 var ErrBinary = errors.New("malformed ledger")
 
-// AppendBinary appends the ledger's binary form to dst.
+// AppendBinary appends the ledger's binary form (BinaryVersion) to dst.
 func (l *Ledger) AppendBinary(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(l.Emitters)))
 	for id, e := range l.Emitters {
 		dst = append(dst, id[:]...)
-		dst = binary.AppendUvarint(dst, e.FirstSeq)
-		dst = binary.AppendUvarint(dst, e.LastSeq)
-		dst = binary.AppendUvarint(dst, e.Dropped)
-		dst = binary.AppendVarint(dst, e.Received)
-		dst = binary.AppendVarint(dst, e.Duplicates)
-		dst = binary.AppendVarint(dst, e.LastSeenNs)
+		dst = append(dst, e.Forwarder[:]...)
+		for _, v := range [...]uint64{e.FirstSeq, e.LastSeq, e.Dropped, e.DroppedBelow, e.Floor} {
+			dst = binary.AppendUvarint(dst, v)
+		}
+		for _, v := range [...]int64{e.Received, e.Undeduped, e.Duplicates, e.LastSeenNs, e.ActiveNs} {
+			dst = binary.AppendVarint(dst, v)
+		}
 		closed := byte(0)
 		if e.Closed {
 			closed = 1
@@ -47,35 +64,43 @@ func (l *Ledger) AppendBinary(dst []byte) []byte {
 			prev = r.Hi
 		}
 	}
+	u := l.Untracked
+	for _, v := range [...]int64{u.Events, u.Duplicates, u.Closed, u.LastSeenNs} {
+		dst = binary.AppendVarint(dst, v)
+	}
 	return dst
 }
 
-// ReadBinary decodes a ledger from the start of b and returns it with the
-// bytes after it. Errors wrap ErrBinary.
-func ReadBinary(b []byte) (*Ledger, []byte, error) {
+// ReadBinary decodes a ledger of the given version from the start of b and
+// returns it with the bytes after it. Errors wrap ErrBinary.
+func ReadBinary(b []byte, version int) (*Ledger, []byte, error) {
 	fail := func(what string) (*Ledger, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: %s", ErrBinary, what)
 	}
-	uv := func() (uint64, bool) {
+	if version != 1 && version != 2 {
+		return fail(fmt.Sprintf("version %d", version))
+	}
+	bad := false
+	uv := func() uint64 {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
-			return 0, false
+			bad = true
+			return 0
 		}
 		b = b[n:]
-		return v, true
+		return v
 	}
-	sv := func() (int64, bool) {
+	sv := func() int64 {
 		v, n := binary.Varint(b)
 		if n <= 0 {
-			return 0, false
+			bad = true
+			return 0
 		}
 		b = b[n:]
-		return v, true
+		return v
 	}
-	n, ok := uv()
-	// An emitter takes at least 24 bytes: its id, six one-byte varints,
-	// the closed flag and a range count of zero.
-	if !ok || n > uint64(len(b)/minEmitterBytes) {
+	n := uv()
+	if bad || n > uint64(len(b)/minEmitterBytes[version]) {
 		return fail("bad emitter count")
 	}
 	l := &Ledger{Emitters: make(map[[16]byte]*Emitter, n)}
@@ -87,21 +112,27 @@ func ReadBinary(b []byte) (*Ledger, []byte, error) {
 		copy(id[:], b)
 		b = b[16:]
 		e := &Emitter{}
-		var oks [7]bool
-		e.FirstSeq, oks[0] = uv()
-		e.LastSeq, oks[1] = uv()
-		e.Dropped, oks[2] = uv()
-		e.Received, oks[3] = sv()
-		e.Duplicates, oks[4] = sv()
-		e.LastSeenNs, oks[5] = sv()
-		oks[6] = len(b) > 0 && b[0] <= 1
-		if oks != [7]bool{true, true, true, true, true, true, true} {
+		if version == 1 {
+			e.FirstSeq, e.LastSeq, e.Dropped = uv(), uv(), uv()
+			e.Received, e.Duplicates, e.LastSeenNs = sv(), sv(), sv()
+			// Before the ingest clock, expiry ran on arrival times.
+			e.ActiveNs = e.LastSeenNs
+		} else {
+			if len(b) < 16 {
+				return fail("truncated emitter")
+			}
+			copy(e.Forwarder[:], b)
+			b = b[16:]
+			e.FirstSeq, e.LastSeq, e.Dropped, e.DroppedBelow, e.Floor = uv(), uv(), uv(), uv(), uv()
+			e.Received, e.Undeduped, e.Duplicates, e.LastSeenNs, e.ActiveNs = sv(), sv(), sv(), sv(), sv()
+		}
+		if bad || len(b) == 0 || b[0] > 1 {
 			return fail("bad emitter fields")
 		}
 		e.Closed = b[0] == 1
 		b = b[1:]
-		nr, ok := uv()
-		if !ok || nr > MaxRanges || nr > uint64(len(b)/2) {
+		nr := uv()
+		if bad || nr > MaxRanges || nr > uint64(len(b)/2) {
 			return fail("bad range count")
 		}
 		if nr > 0 {
@@ -109,11 +140,10 @@ func ReadBinary(b []byte) (*Ledger, []byte, error) {
 		}
 		var prev uint64
 		for i := uint64(0); i < nr; i++ {
-			d, ok1 := uv()
-			span, ok2 := uv()
+			d, span := uv(), uv()
 			lo := prev + d
 			hi := lo + span
-			if !ok1 || !ok2 || lo < prev || hi < lo || (i > 0 && d < 2) {
+			if bad || lo < prev || hi < lo || (i > 0 && d < 2) {
 				return fail("bad range")
 			}
 			e.Seqs = append(e.Seqs, Range{lo, hi})
@@ -124,5 +154,13 @@ func ReadBinary(b []byte) (*Ledger, []byte, error) {
 		}
 		l.Emitters[id] = e
 	}
+	if version >= 2 {
+		u := &l.Untracked
+		u.Events, u.Duplicates, u.Closed, u.LastSeenNs = sv(), sv(), sv(), sv()
+		if bad {
+			return fail("bad untracked totals")
+		}
+	}
+	l.recount()
 	return l, b, nil
 }

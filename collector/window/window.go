@@ -66,6 +66,9 @@ type Config struct {
 	Width     time.Duration // window width; must be positive
 	MaxGroups int           // groups per window before keys fold into overflow keys
 	MaxModels int           // distinct models per window before models fold into OtherModel
+	// MaxTotalGroups: groups across all open windows before new keys fold
+	// into overflow keys; 0 for no limit beyond MaxGroups per window.
+	MaxTotalGroups int
 }
 
 // Aggregator holds the open windows. Not safe for concurrent use.
@@ -140,7 +143,8 @@ func (a *Aggregator) insert(w *Window, k Key) int32 {
 		}
 	}
 	if !folded {
-		if _, ok := w.index[k]; !ok && len(w.groups) >= a.cfg.MaxGroups {
+		full := len(w.groups) >= a.cfg.MaxGroups || (a.cfg.MaxTotalGroups > 0 && a.groups >= a.cfg.MaxTotalGroups)
+		if _, ok := w.index[k]; !ok && full {
 			k = Key{ModelID: k.ModelID, Source: overflowSource}
 			folded = true
 		}

@@ -1,0 +1,130 @@
+package collector
+
+import (
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/readout-dev/readout/table"
+	"github.com/readout-dev/readout/wire"
+)
+
+// TestWindowCap: one batch whose events each open a window of their own
+// (the review's 836 KB batch opened 3,439) cannot hold more than
+// --max-windows windows open. Past the cap events take their arrival time,
+// counted, and the totals stay exact.
+func TestWindowCap(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxWindows = 10
+	arrival := testBase.Add(3 * time.Hour)
+	cfg.Now = newClock(arrival).now
+	h := start(t, cfg)
+	r := testRand()
+	var evs []wire.Event
+	for i := range 50 {
+		evs = append(evs, genEvent(r, [16]byte{3}, uint64(i+1), 0, testBase.Add(time.Duration(i)*time.Minute)))
+	}
+	if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, 1, evs), false); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	// The cap stops events from opening windows of their own; the window
+	// of their arrival, which a live collector always needs, is the one
+	// above it.
+	if got := h.c.agg.Windows(); got != cfg.MaxWindows+1 {
+		t.Fatalf("unexpected open windows; got %d; want %d", got, cfg.MaxWindows+1)
+	}
+	if got := value(t, h.c.m.adjusted.WithLabelValues("window_cap")); got != 40 {
+		t.Fatalf("unexpected events past the cap; got %v; want 40", got)
+	}
+	h.stop(t)
+	rows, _ := readRows(t, cfg.OutDir)
+	var n int64
+	atArrival := int64(0)
+	for _, row := range rows {
+		n += row.Requests
+		if row.WindowStart.Equal(arrival.Truncate(time.Minute)) {
+			atArrival += row.Requests
+		}
+	}
+	if n != 50 || atArrival != 40 {
+		t.Fatalf("got %d requests, %d at the arrival's window; want 50 and 40", n, atArrival)
+	}
+}
+
+// TestFlushFileBound: late events spread over 200 hours are written over
+// several flushes, at most maxFlushPartitions files each, oldest first,
+// and every event lands in its own hour.
+func TestFlushFileBound(t *testing.T) {
+	cfg := testConfig(t)
+	arrival := testBase.Add(300 * time.Hour)
+	cfg.Now = newClock(arrival).now
+	h := start(t, cfg)
+	r := testRand()
+	var evs []wire.Event
+	for i := range 200 {
+		evs = append(evs, genEvent(r, [16]byte{3}, uint64(i+1), 0, testBase.Add(time.Duration(i)*time.Hour)))
+	}
+	if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, 1, evs), false); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	files := func() int {
+		got, _ := filepath.Glob(filepath.Join(cfg.OutDir, table.InferenceDir, "*", "*", "*.parquet"))
+		return len(got)
+	}
+	for i, want := range []int{64, 128, 192, 200} {
+		if err := h.c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if got := files(); got != want {
+			t.Fatalf("after flush %d: %d files; want %d", i+1, got, want)
+		}
+	}
+	h.stop(t)
+	rows, _ := readRows(t, cfg.OutDir)
+	if len(rows) != 200 {
+		t.Fatalf("got %d rows; want 200", len(rows))
+	}
+	for _, row := range rows {
+		if row.Requests != 1 {
+			t.Fatalf("row %v: %d requests; want 1", row.WindowStart, row.Requests)
+		}
+	}
+}
+
+// TestTotalGroupCap: groups across windows are capped as a whole; past
+// the cap new keys fold into their model's overflow key, totals exact.
+func TestTotalGroupCap(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxGroups = 20
+	cfg.MaxTotalGroups = 30
+	arrival := testBase.Add(time.Hour)
+	cfg.Now = newClock(arrival).now
+	h := start(t, cfg)
+	r := testRand()
+	var evs []wire.Event
+	for i := range 100 {
+		ev := genEvent(r, [16]byte{3}, uint64(i+1), 0, testBase.Add(time.Duration(i%5)*time.Minute))
+		ev.Inference.AccountID = uint64(i) // a key of its own
+		evs = append(evs, ev)
+	}
+	if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, 1, evs), false); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	// At most 30 real keys, plus one overflow key per model and window.
+	if got := h.c.agg.Groups(); got > 30+5*len(testModels) {
+		t.Fatalf("unexpected groups; got %d", got)
+	}
+	if got := value(t, h.c.m.overflowed); got < 70 {
+		t.Fatalf("unexpected overflowed events; got %v; want at least 70", got)
+	}
+	h.stop(t)
+	rows, _ := readRows(t, cfg.OutDir)
+	var n int64
+	for _, row := range rows {
+		n += row.Requests
+	}
+	if n != 100 {
+		t.Fatalf("got %d requests; want 100", n)
+	}
+}
