@@ -47,7 +47,7 @@ func (c *Collector) applyRecord(lsn uint64, payload []byte, live bool) {
 	}
 	ev := &c.ev
 	var t applyTally
-	err = wire.Frames(frames, wire.DefaultMaxMessageSize, func(frame []byte) error {
+	err = wire.Frames(frames, wire.MaxMessageSize, func(frame []byte) error {
 		if err := decodeEvent(frame, ev); err != nil {
 			return err
 		}

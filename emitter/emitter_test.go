@@ -463,6 +463,7 @@ func TestInvalidOptions(t *testing.T) {
 		{"negative buffer", Options{BufferSize: -1}, "buffer size"},
 		{"negative interval", Options{ReconnectInterval: -time.Second}, "reconnect interval"},
 		{"negative ring", Options{ReplayRingSize: -5}, "replay ring size"},
+		{"message size past the wire limit", Options{MaxMessageSize: wire.MaxMessageSize + 1}, "max message size"},
 		{"long path", Options{SocketPath: "/" + strings.Repeat("a", 200)}, "socket path"},
 		{"nul in path", Options{SocketPath: "/tmp/a\x00b"}, "NUL"},
 	}

@@ -50,7 +50,7 @@ type Options struct {
 	// framing included: set it to the forwarder's --max-message-size when
 	// that is lowered. Larger events are dropped with reason "too_large"
 	// rather than written, since the forwarder would hang up on them on
-	// every replay. Default wire.DefaultMaxMessageSize (64 KiB).
+	// every replay. Default and maximum wire.MaxMessageSize (64 KiB).
 	MaxMessageSize int
 	// WriteTimeout bounds one write to a connected forwarder. A forwarder
 	// that accepts but stops reading would otherwise block the writer for
@@ -86,8 +86,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ReconnectInterval < 0 {
 		errs = append(errs, fmt.Errorf("reconnect interval %v is negative", o.ReconnectInterval))
 	}
-	if o.MaxMessageSize < 0 {
-		errs = append(errs, fmt.Errorf("max message size %d is negative", o.MaxMessageSize))
+	if o.MaxMessageSize < 0 || o.MaxMessageSize > wire.MaxMessageSize {
+		// Past the shared limit the forwarder hangs up on every such event,
+		// and the emitter would write it again after each reconnect.
+		errs = append(errs, fmt.Errorf("max message size %d is outside 0..%d (wire.MaxMessageSize, what forwarder and collector accept)", o.MaxMessageSize, wire.MaxMessageSize))
 	}
 	if o.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("write timeout %v is negative", o.WriteTimeout))

@@ -223,6 +223,14 @@ func run(args []string) int {
 				zap.String("listen", ln.Addr().String()))
 		}
 	}
+	if o.cfg.Token != "" && o.cfg.TLSCert == "" {
+		if host, _, _ := net.SplitHostPort(o.cfg.Listen); !collector.LoopbackOnly(host) {
+			// Forwarders refuse to send a token this way unless told the
+			// network is trusted (or TLS ends at a proxy in front).
+			log.Warn("bearer token over plain HTTP on a non-loopback --listen: anyone on the path can read it; give --tls-cert and --tls-key",
+				zap.String("listen", ln.Addr().String()))
+		}
+	}
 	var opsLn net.Listener
 	if o.metricsAddr != "" {
 		inner, err := net.Listen("tcp", o.metricsAddr)
