@@ -8,6 +8,7 @@ package collector
 import (
 	"errors"
 	"fmt"
+	"github.com/readout-dev/readout/internal/batchhttp"
 	"net"
 	"time"
 
@@ -65,7 +66,7 @@ const (
 	DefaultMaxTotalGroups  = 1000000
 	DefaultMaxEmitters     = 100000
 	DefaultMaxPerForwarder = 10000
-	DefaultMaxBodyBytes    = 16 << 20
+	DefaultMaxBodyBytes    = batchhttp.DefaultMaxBodyBytes
 	DefaultDedupeTTL       = 24 * time.Hour
 	DefaultQueueSize       = 64
 	DefaultMaxInflight     = 32

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/readout-dev/readout/internal/batchhttp"
 	"io"
 	"mime"
 	"net/http"
@@ -20,11 +21,11 @@ import (
 	"github.com/readout-dev/readout/wire"
 )
 
-// BatchPath is where forwarders POST batches.
-const BatchPath = "/v1/batches"
+// BatchPath is where forwarders POST batches (see package batchhttp).
+const BatchPath = batchhttp.Path
 
-// ContentType is the only body type accepted.
-const ContentType = "application/x-capnp"
+// ContentType is the only body type accepted (see package batchhttp).
+const ContentType = batchhttp.ContentType
 
 // Handler returns the HTTP handler for POST /v1/batches. It is safe for
 // concurrent use; each request waits for its batch's verdict from the
@@ -57,7 +58,7 @@ func (c *Collector) answer(w http.ResponseWriter, code int, msg string) {
 		w.Header().Set("Connection", "close")
 	}
 	if code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set(batchhttp.RetryAfterHeader, "1")
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
@@ -195,7 +196,7 @@ func (c *Collector) readBatch(w http.ResponseWriter, r *http.Request) (*request,
 	body := raw
 	switch enc := strings.TrimSpace(strings.ToLower(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
-	case "zstd":
+	case batchhttp.EncodingZstd:
 		body, err = unzstd(raw, limit)
 		if err != nil {
 			return fail(bodyError(err, limit))

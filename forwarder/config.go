@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/readout-dev/readout/internal/batchhttp"
 	"net"
 	"net/url"
 	"os"
@@ -88,7 +89,7 @@ func DefaultConfig() Config {
 
 // CollectorBodyLimit is the collector's default request body limit; batches
 // stay well below it so that a 413 is an anomaly, not a routine.
-const CollectorBodyLimit = 16 << 20
+const CollectorBodyLimit = batchhttp.DefaultMaxBodyBytes
 
 // Validate reports the first configuration error, worded for one line on
 // stderr.

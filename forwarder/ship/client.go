@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/readout-dev/readout/internal/batchhttp"
 	"io"
 	"net"
 	"net/http"
@@ -22,7 +23,7 @@ import (
 )
 
 // Path is where the collector takes batches.
-const Path = "/v1/batches"
+const Path = batchhttp.Path
 
 // Outcome is what a delivery attempt means for the batch.
 type Outcome int
@@ -152,9 +153,9 @@ func (c *Client) Send(ctx context.Context, body []byte) Result {
 	}
 	req.ContentLength = int64(len(payload))
 	req.GetBody = func() (io.ReadCloser, error) { return newBody(payload), nil }
-	req.Header.Set("Content-Type", "application/x-capnp")
+	req.Header.Set("Content-Type", batchhttp.ContentType)
 	if c.enc != nil {
-		req.Header.Set("Content-Encoding", "zstd")
+		req.Header.Set("Content-Encoding", batchhttp.EncodingZstd)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
