@@ -48,8 +48,29 @@ func parsePartName(name string) (id8 string, flushSeq uint64, ok bool) {
 // or a newest checkpoint found corrupt), and replay writes their rows
 // again; those above it no checkpoint on disk can account for.
 func uncommittedFiles(out, id8 string, committed, limit uint64) (redo, unaccounted []string, err error) {
-	root := filepath.Join(out, table.InferenceDir)
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	for _, t := range table.Tables {
+		if t.Snapshot {
+			continue // rewritten whole at each checkpoint, never by seq
+		}
+		if err := walkOwnFiles(t.Dir(out), id8, func(path string, seq uint64) {
+			switch {
+			case seq <= committed:
+			case seq <= limit:
+				redo = append(redo, path)
+			default:
+				unaccounted = append(unaccounted, path)
+			}
+		}); err != nil {
+			return nil, nil, fmt.Errorf("list output files: %w", err)
+		}
+	}
+	return redo, unaccounted, nil
+}
+
+// walkOwnFiles calls fn for every file under root named as this
+// collector's output (see partName).
+func walkOwnFiles(root, id8 string, fn func(path string, seq uint64)) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if os.IsNotExist(err) && path == root {
 				return filepath.SkipDir
@@ -59,20 +80,11 @@ func uncommittedFiles(out, id8 string, committed, limit uint64) (redo, unaccount
 		if d.IsDir() {
 			return nil
 		}
-		id, seq, ok := parsePartName(d.Name())
-		switch {
-		case !ok || id != id8 || seq <= committed:
-		case seq <= limit:
-			redo = append(redo, path)
-		default:
-			unaccounted = append(unaccounted, path)
+		if id, seq, ok := parsePartName(d.Name()); ok && id == id8 {
+			fn(path, seq)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("list output files: %w", err)
-	}
-	return redo, unaccounted, nil
 }
 
 // removeUncommitted deletes the files uncommittedFiles said to redo, and
@@ -118,7 +130,7 @@ func unaccounted(dataDir string, files []string, committed uint64, reason string
 
 // auditPath is this collector's audit snapshot, rewritten at each checkpoint.
 func auditPath(out, id8 string) string {
-	return filepath.Join(out, table.AuditDir, "collector-"+id8+".parquet")
+	return filepath.Join(table.Audit.Dir(out), "collector-"+id8+".parquet")
 }
 
 // quarantineFile moves a damaged state file into the quarantine folder, so

@@ -312,7 +312,7 @@ func (c *Collector) writeFlush(job *flushJob) flushResult {
 func (c *Collector) writeWindows(ws []*window.Window, seq uint64) ([]string, error) {
 	parts := map[string][]table.InferenceRow{}
 	for _, w := range ws {
-		dir := table.PartitionDir(c.cfg.OutDir, time.Unix(0, w.Start))
+		dir := table.Inference.PartitionDir(c.cfg.OutDir, time.Unix(0, w.Start))
 		parts[dir] = append(parts[dir], w.Rows(c.cfg.Window)...)
 	}
 	dirs := make([]string, 0, len(parts))

@@ -1,12 +1,15 @@
 package collector
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/readout-dev/readout/table"
 	"github.com/readout-dev/readout/wire"
 )
 
@@ -137,5 +140,48 @@ func TestUncommittedFiles(t *testing.T) {
 	}
 	if _, _, err := uncommittedFiles(t.TempDir(), "aaaaaaaa", 0, 1); err != nil {
 		t.Fatalf("missing output folder: %v", err)
+	}
+}
+
+// TestRecoveryCleansEveryTable: crash cleanup must reach every table the
+// collector adds files to, or a new table loses exactly-once after a
+// crash. It plants an uncommitted file (flush seq 1, no checkpoint, the
+// WAL from its start) in each registered table and checks a start
+// removes it.
+func TestRecoveryCleansEveryTable(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Now = newClock(testBase.Add(time.Hour)).now
+	h := start(t, cfg)
+	r := testRand()
+	ev := genEvent(r, [16]byte{1}, 1, 0, testBase.Add(30*time.Minute)) // stays open: in the WAL only
+	if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, 1, []wire.Event{ev}), false); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	id8 := h.c.id8
+	crashed := cfg
+	crashed.DataDir, crashed.OutDir = copyTree(t, cfg.DataDir), t.TempDir() // what a kill -9 now leaves: the WAL, no checkpoint
+	var planted []string
+	for i, tb := range table.Tables {
+		if tb.Snapshot {
+			continue
+		}
+		p := filepath.Join(tb.PartitionDir(crashed.OutDir, testBase), partName(id8, 1, i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("PAR1"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		planted = append(planted, p)
+	}
+	c, err := Open(crashed, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown(context.Background())
+	for _, p := range planted {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("uncommitted file %s survived a start: %v", p, err)
+		}
 	}
 }

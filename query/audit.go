@@ -2,7 +2,6 @@ package query
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -45,7 +44,7 @@ func Audit(dir string) ([]Emitter, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, err
 	}
-	auditDir := filepath.Join(dir, table.AuditDir)
+	auditDir := table.Audit.Dir(dir)
 	files, err := tableFiles(auditDir)
 	if err != nil {
 		return nil, err

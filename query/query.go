@@ -1,7 +1,6 @@
 package query
 
 import (
-	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -71,7 +70,7 @@ func Run(o Options) (*Result, error) {
 			return nil, err
 		}
 		if !found {
-			return nil, noDataError("no inference files under " + filepath.Join(o.Dir, table.InferenceDir))
+			return nil, noDataError("no inference files under " + table.Inference.Dir(o.Dir))
 		}
 	}
 	m, err := mergeFiles(&o, files)

@@ -30,7 +30,7 @@ func (e noDataError) Is(target error) bool { return target == ErrNoData }
 // file outside the range is never opened. Names starting with '.' are the
 // temporary files of atomic writes and are skipped.
 func inferenceFiles(out string, from, to time.Time, log *zap.Logger) ([]string, error) {
-	root := filepath.Join(out, table.InferenceDir)
+	root := table.Inference.Dir(out)
 	if err := checkDir(out); err != nil {
 		return nil, err
 	}

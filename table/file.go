@@ -17,12 +17,9 @@ import (
 // parquet-go has no cap of its own.
 const maxRowsPerRowGroup = 64 << 10
 
-// PartitionDir is the Hive-style folder for rows whose window starts at t:
-// OUT/inference/date=YYYY-MM-DD/hour=HH (UTC).
-func PartitionDir(out string, t time.Time) string {
-	t = t.UTC()
-	return filepath.Join(out, InferenceDir, "date="+t.Format("2006-01-02"), fmt.Sprintf("hour=%02d", t.Hour()))
-}
+// PartitionDir is the inference table's folder for rows whose window
+// starts at t: OUT/inference/date=YYYY-MM-DD/hour=HH (UTC).
+func PartitionDir(out string, t time.Time) string { return Inference.PartitionDir(out, t) }
 
 // WriteInference writes rows to a new Parquet file at path, atomically.
 func WriteInference(path string, rows []InferenceRow) error {
