@@ -124,15 +124,9 @@ func parseFlags(args []string) (*options, error) {
 	if c.MaxConns < 1 {
 		return nil, fmt.Errorf("--max-conns %d must be at least 1 (there is no unlimited)", c.MaxConns)
 	}
-	if o.tokenFile != "" {
-		b, err := os.ReadFile(o.tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--token-file: %v", err)
-		}
-		c.Token = strings.TrimSpace(string(b))
-		if c.Token == "" {
-			return nil, fmt.Errorf("--token-file %s is empty", o.tokenFile)
-		}
+	var err error
+	if c.Token, err = daemon.ReadTokenFile("--token-file", o.tokenFile); err != nil {
+		return nil, err
 	}
 	if o.metricsAddr != "" {
 		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {

@@ -107,15 +107,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 			c.AllowUIDs = append(c.AllowUIDs, uint32(uid))
 		}
 	}
-	if o.tokenFile != "" {
-		b, err := os.ReadFile(o.tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--token-file: %w", err)
-		}
-		c.Token = strings.TrimSpace(string(b))
-		if c.Token == "" {
-			return nil, fmt.Errorf("--token-file %s is empty", o.tokenFile)
-		}
+	if c.Token, err = daemon.ReadTokenFile("--token-file", o.tokenFile); err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -1,10 +1,11 @@
 // Package daemon holds what readout's two daemons set up the same way:
-// their logger and their checks on secret files.
+// their logger, and how they read and check secret files.
 package daemon
 
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -35,4 +36,23 @@ func WarnIfWorldReadable(log *zap.Logger, flag, path string) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
 		log.Warn(flag+" is readable by all users; chmod o-r it", zap.String("path", path))
 	}
+}
+
+// ReadTokenFile reads a bearer token from the file named by a flag: the
+// file's contents with surrounding white space trimmed. An empty path
+// means no token (""); a file that cannot be read or holds only white
+// space is an error naming the flag.
+func ReadTokenFile(flag, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("%s %s is empty", flag, path)
+	}
+	return token, nil
 }

@@ -10,17 +10,69 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestNewLoggerLevels(t *testing.T) {
-	for _, l := range []string{"debug", "info", "warn", "error"} {
-		if _, err := NewLogger(l); err != nil {
-			t.Fatalf("level %q: %v", l, err)
+	for _, tc := range []struct {
+		name string
+		want zapcore.Level
+	}{
+		{"debug", zap.DebugLevel},
+		{"info", zap.InfoLevel},
+		{"warn", zap.WarnLevel},
+		{"error", zap.ErrorLevel},
+	} {
+		log, err := NewLogger(tc.name)
+		if err != nil {
+			t.Fatalf("level %q: %v", tc.name, err)
+		}
+		if got := log.Level(); got != tc.want {
+			t.Errorf("level %q: unexpected level; got %v; want %v", tc.name, got, tc.want)
+		}
+		// The level is the one enabled: nothing below it, everything from it up.
+		if tc.want > zap.DebugLevel && log.Core().Enabled(tc.want-1) {
+			t.Errorf("level %q: %v is enabled too", tc.name, tc.want-1)
+		}
+		if !log.Core().Enabled(tc.want) {
+			t.Errorf("level %q: %v is not enabled", tc.name, tc.want)
 		}
 	}
 	if _, err := NewLogger("loud"); err == nil {
 		t.Fatal("an unknown level was accepted")
+	}
+}
+
+func TestReadTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, tc := range []struct {
+		name, path, want, wantErr string
+	}{
+		{"no flag", "", "", ""},
+		{"trimmed", write("token", "  s3cret\n"), "s3cret", ""},
+		{"empty", write("empty", " \n\t"), "", "--token-file " + filepath.Join(dir, "empty") + " is empty"},
+		{"missing", filepath.Join(dir, "missing"), "", "--token-file: open " + filepath.Join(dir, "missing")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadTokenFile("--token-file", tc.path)
+			if got != tc.want {
+				t.Errorf("unexpected token; got %q; want %q", got, tc.want)
+			}
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("unexpected error %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.wantErr)):
+				t.Errorf("unexpected error; got %v; want one starting %q", err, tc.wantErr)
+			}
+		})
 	}
 }
 
