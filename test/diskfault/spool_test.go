@@ -26,18 +26,14 @@ func TestSpoolDiskFull(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		flags []string
-		bug   string
 	}{
-		{"small segments", []string{"--spool-segment-bytes", "131072"}, ""},
+		{"small segments", []string{"--spool-segment-bytes", "131072"}},
 		// The whole 1 MiB fits in the one active segment: a failed append
 		// seals it so that shipping can delete it, and the next segment is
 		// created once that has freed the space.
-		{"default segment size", nil, ""},
+		{"default segment size", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.bug != "" {
-				knownBug(t, tc.bug)
-			}
 			spoolDiskFull(t, tc.flags)
 		})
 	}
