@@ -101,30 +101,14 @@ func (c *Collector) serveBatch(w http.ResponseWriter, r *http.Request) {
 		c.answer(w, herr.code, herr.msg)
 		return
 	}
-	if len(req.events) == 0 {
+	switch v, err := c.Submit(r.Context(), &Batch{req: req}); v {
+	case Stored:
 		c.answer(w, http.StatusOK, "")
-		return
-	}
-	c.mu.RLock()
-	if c.closed {
-		c.mu.RUnlock()
-		c.answer(w, http.StatusServiceUnavailable, "shutting down")
-		return
-	}
-	select {
-	case c.queue <- req:
-		c.mu.RUnlock()
+	case Busy:
+		c.answer(w, http.StatusServiceUnavailable, err.Error())
 	default:
-		c.mu.RUnlock()
-		c.answer(w, http.StatusServiceUnavailable, "ingest queue full")
-		return
+		c.answer(w, http.StatusServiceUnavailable, "batch not stored; retry")
 	}
-	code := <-req.status
-	msg := ""
-	if code != http.StatusOK {
-		msg = "batch not stored; retry"
-	}
-	c.answer(w, code, msg)
 }
 
 // authorized checks the bearer token. The scheme is matched without regard
@@ -322,7 +306,7 @@ func decodeBatchBody(body []byte) (*request, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := &request{batch: b, status: make(chan int, 1)}
+	req := &request{batch: b, verdict: make(chan Verdict, 1)}
 	req.events = make([]eventID, 0, b.EventCount)
 	req.frames = make([][]byte, 0, b.EventCount)
 	var ev wire.Event

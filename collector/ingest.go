@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"net/http"
 	"slices"
 	"time"
 
@@ -15,11 +14,11 @@ import (
 // Everything in it aliases the request body, which the handler keeps alive
 // until it has the verdict.
 type request struct {
-	batch  wire.Batch
-	events []eventID // what dedupe needs of each event, aligned with frames
-	frames [][]byte
-	status chan int  // the HTTP status to answer
-	bufs   [2][]byte // pooled buffers the frames alias: the body and its decompressed form
+	batch   wire.Batch
+	events  []eventID // what dedupe needs of each event, aligned with frames
+	frames  [][]byte
+	verdict chan Verdict // the ingest loop's answer
+	bufs    [2][]byte    // pooled buffers the frames alias: the body and its decompressed form
 }
 
 // release returns the request's buffers to the pool. Only after the verdict:
@@ -232,12 +231,12 @@ func (c *Collector) apply(sg *stagedGroup) {
 		if err != nil {
 			// Our own bytes, just written; replay would fail the same way.
 			c.log.Error("re-reading a committed record", zap.Error(err))
-			r.status <- http.StatusInternalServerError
+			r.verdict <- Failed
 			continue
 		}
 		c.applyRecord(l, payload, true)
 		b = b[size:]
-		r.status <- http.StatusOK
+		r.verdict <- Stored
 	}
 	clear(sg.group) // do not keep requests alive
 }
@@ -254,7 +253,7 @@ func (c *Collector) commitFailed(sg *stagedGroup, err error) {
 		c.ready.Store(false) // /readyz: this process takes no more input
 	}
 	for _, r := range sg.group {
-		r.status <- http.StatusServiceUnavailable
+		r.verdict <- Failed
 	}
 	clear(sg.group)
 }
