@@ -57,7 +57,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, er
 		log = zap.NewNop()
 	}
 	sp, err := spool.Open(cfg.Spool, spool.Options{MaxBytes: cfg.SpoolMaxBytes, SegmentBytes: cfg.SegmentBytes,
-		Uncompressed: cfg.SpoolCompress == "none", Logger: log})
+		Compression: spool.Compression(cfg.SpoolCompress), Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}

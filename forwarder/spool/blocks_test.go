@@ -18,10 +18,10 @@ func TestRecordBodyInPlace(t *testing.T) {
 		opts   Options
 		events func(int) []byte
 	}{
-		{"handoff", 1 << 20, Options{Uncompressed: true}, payload},
-		{"read back", 0, Options{Uncompressed: true}, payload},
+		{"handoff", 1 << 20, Options{Compression: CompressionNone}, payload},
+		{"read back", 0, Options{Compression: CompressionNone}, payload},
 		{"read back s2", 0, Options{}, compressible},
-		{"mixed", 700, Options{Uncompressed: true}, payload},
+		{"mixed", 700, Options{Compression: CompressionNone}, payload},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,7 +120,7 @@ func TestAppendBlockKeepsBlock(t *testing.T) {
 			old := handoffLimit
 			handoffLimit = tc.limit
 			defer func() { handoffLimit = old }()
-			s := mustOpen(t, t.TempDir(), Options{Uncompressed: true})
+			s := mustOpen(t, t.TempDir(), Options{Compression: CompressionNone})
 			defer s.Close()
 			buf, mem := NewBuffer(4096)
 			buf = append(buf, payload(7)...)

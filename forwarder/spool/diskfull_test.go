@@ -110,7 +110,7 @@ func diskFullInActiveSegment(t *testing.T, fill, early bool) {
 	fs := mountTmpfs(t, "256k")
 	dir := filepath.Join(fs, "spool")
 	core, logs := observer.New(zap.DebugLevel)
-	s := mustOpen(t, dir, Options{Uncompressed: true, Logger: zap.New(core)})
+	s := mustOpen(t, dir, Options{Compression: CompressionNone, Logger: zap.New(core)})
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -221,7 +221,7 @@ func diskFullInActiveSegment(t *testing.T, fill, early bool) {
 	}
 	// Everything was acknowledged: a restart finds nothing to ship, and
 	// nothing damaged.
-	s2 := mustOpen(t, dir, Options{Uncompressed: true})
+	s2 := mustOpen(t, dir, Options{Compression: CompressionNone})
 	defer s2.Close()
 	noNext(t, s2)
 	if st := s2.Stats(); st.Pending != 0 || st.TornTails != 0 || st.CorruptSegments != 0 {
@@ -275,7 +275,7 @@ func checkFirstFailure(t *testing.T, s *Spool, dir string, err error, unshipped 
 func TestOpenOnFullDisk(t *testing.T) {
 	fs := mountTmpfs(t, "256k")
 	dir := filepath.Join(fs, "spool")
-	s := mustOpen(t, dir, Options{Uncompressed: true, SegmentBytes: 64 << 10})
+	s := mustOpen(t, dir, Options{Compression: CompressionNone, SegmentBytes: 64 << 10})
 	const n = 12 // several segments
 	for i := range n {
 		if _, err := s.Append(1, uint32(i), bigPayload(i), false); err != nil {
@@ -290,7 +290,7 @@ func TestOpenOnFullDisk(t *testing.T) {
 	}
 	fillDisk(t, fs)
 
-	s = mustOpen(t, dir, Options{Uncompressed: true, SegmentBytes: 64 << 10})
+	s = mustOpen(t, dir, Options{Compression: CompressionNone, SegmentBytes: 64 << 10})
 	defer s.Close()
 	if _, err := s.Append(1, n, bigPayload(n), false); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append on a full disk: %v; want no space left on device", err)
@@ -323,7 +323,7 @@ func TestOpenOnFullDisk(t *testing.T) {
 func TestFailedSeqReservationSeals(t *testing.T) {
 	fs := mountTmpfs(t, "256k")
 	dir := filepath.Join(fs, "spool")
-	s := mustOpen(t, dir, Options{Uncompressed: true})
+	s := mustOpen(t, dir, Options{Compression: CompressionNone})
 	defer s.Close()
 	for i := range 3 {
 		if _, err := s.Append(1, uint32(i), bigPayload(i), false); err != nil {

@@ -19,7 +19,7 @@ func TestHandoff(t *testing.T) {
 		{"all in memory", 1 << 20, Options{}},
 		{"some read back", 700, Options{}},
 		{"none in memory", 0, Options{}},
-		{"uncompressed, rotating", 700, Options{Uncompressed: true, MaxBytes: 64 << 10, SegmentBytes: 1 << 10}},
+		{"uncompressed, rotating", 700, Options{Compression: CompressionNone, MaxBytes: 64 << 10, SegmentBytes: 1 << 10}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

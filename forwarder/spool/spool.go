@@ -48,10 +48,23 @@ type Options struct {
 	// It is clamped to MaxBytes/4 so that a full spool always holds
 	// segments that can be released.
 	SegmentBytes int64
-	// Uncompressed stores events as they are instead of S2-compressed.
-	Uncompressed bool
-	Logger       *zap.Logger
+	// Compression is how records store their events; "" means
+	// CompressionS2.
+	Compression Compression
+	Logger      *zap.Logger
 }
+
+// Compression says how a record stores its events (see
+// docs/spool-format.md); records of either kind are read back the same.
+type Compression string
+
+const (
+	// CompressionS2 stores a record's events as one S2 block when that is
+	// smaller than the events.
+	CompressionS2 Compression = "s2"
+	// CompressionNone stores events as they are.
+	CompressionNone Compression = "none"
+)
 
 // Stats is a snapshot of the spool for metrics.
 type Stats struct {
@@ -137,6 +150,12 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
+	if opts.Compression == "" {
+		opts.Compression = CompressionS2
+	}
+	if opts.Compression != CompressionS2 && opts.Compression != CompressionNone {
+		return nil, fmt.Errorf("spool: unknown compression %q: want %q or %q", opts.Compression, CompressionS2, CompressionNone)
+	}
 	s := &Spool{
 		dir:          dir,
 		qdir:         filepath.Join(dir, quarantineDir),
@@ -144,7 +163,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 		segmentBytes: opts.SegmentBytes,
 		log:          opts.Logger,
 		changed:      make(chan struct{}),
-		compress:     !opts.Uncompressed,
+		compress:     opts.Compression == CompressionS2,
 	}
 	if err := os.MkdirAll(s.qdir, 0o750); err != nil {
 		return nil, fmt.Errorf("create spool dir: %w", err)
@@ -416,9 +435,6 @@ func (s *Spool) Stats() Stats {
 	}
 	return st
 }
-
-// Dir returns the spool directory.
-func (s *Spool) Dir() string { return s.dir }
 
 // QuarantineDir returns the directory corrupt data is moved to.
 func (s *Spool) QuarantineDir() string { return s.qdir }

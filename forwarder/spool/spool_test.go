@@ -274,20 +274,20 @@ func TestCapStopsAppendsUntilReleased(t *testing.T) {
 
 func TestCompressedRecords(t *testing.T) {
 	tests := []struct {
-		name         string
-		uncompressed bool
-	}{{"s2", false}, {"uncompressed", true}}
+		name        string
+		compression Compression
+	}{{"s2", CompressionS2}, {"default", ""}, {"none", CompressionNone}}
 	events := bytes.Repeat([]byte("@cf/meta/llama-3.1-8b-instruct\x00\x00\x00\x00"), 1000)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := mustOpen(t, dir, Options{Uncompressed: tt.uncompressed})
+			s := mustOpen(t, dir, Options{Compression: tt.compression})
 			if _, err := s.Append(5, 1000, events, false); err != nil {
 				t.Fatal(err)
 			}
 			s.Sync()
 			size := s.Stats().Bytes
-			if small := size < int64(len(events))/4; small == tt.uncompressed {
+			if small := size < int64(len(events))/4; small == (tt.compression == CompressionNone) {
 				t.Errorf("spool holds %d bytes for %d bytes of events", size, len(events))
 			}
 			s.Close()
@@ -298,6 +298,13 @@ func TestCompressedRecords(t *testing.T) {
 				t.Fatalf("record differs after the round trip")
 			}
 		})
+	}
+}
+
+func TestUnknownCompressionRefused(t *testing.T) {
+	if s, err := Open(t.TempDir(), Options{Compression: "zstd"}); err == nil {
+		s.Close()
+		t.Fatal("unexpected open with an unknown compression")
 	}
 }
 
