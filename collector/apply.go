@@ -139,10 +139,7 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 	if fixed {
 		t.neurons++
 	}
-	if at, ok := c.flushed[c.agg.Start(ts)]; ok && at >= lsn {
-		return // already in committed files
-	}
-	c.agg.Add(&ev.Inference, ts, neurons, lsn)
+	c.agg.Add(&ev.Inference, ts, neurons)
 }
 
 const (

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -21,7 +20,7 @@ import (
 
 // Files under --data.
 const (
-	legacyCheckpointFile = "checkpoint.json" // version 1, read only to upgrade
+	legacyCheckpointFile = "checkpoint.json" // pre-release state, no longer read
 	idFile               = "collector-id"
 	walDir               = "wal"
 	quarantineDir        = "quarantine"
@@ -49,11 +48,7 @@ type checkpoint struct {
 	Ledger   *ledger.Ledger
 	Windows  []*window.Window
 
-	// Legacy marks a version 1 checkpoint.json, which holds no windows:
-	// the whole WAL replays, and Flushed says which events are in files.
-	Legacy  bool
-	Flushed map[int64]uint64
-	path    string // the file it was read from, "" for none
+	path string // the file it was read from, "" for none
 }
 
 const (
@@ -145,7 +140,6 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	cp := &checkpoint{
 		FlushSeq:   binary.LittleEndian.Uint64(b[12:]),
 		AppliedLSN: binary.LittleEndian.Uint64(b[20:]),
-		Flushed:    map[int64]uint64{},
 	}
 	seg := binary.LittleEndian.Uint64(b[28:])
 	if seg > 1<<31 {
@@ -245,15 +239,21 @@ type loadResult struct {
 
 // loadCheckpoint reads the newest checkpoint in dir, falling back to the
 // one before it when the newest is corrupt. With no checkpoint file at all
-// it reads a version 1 checkpoint.json, or returns an empty state.
+// it returns an empty state, unless a pre-release checkpoint.json is there:
+// its state is not read any more, and starting empty beside it would count
+// again what it held.
 func loadCheckpoint(dir string) (loadResult, error) {
 	files, err := checkpointFiles(dir)
 	if err != nil {
 		return loadResult{}, err
 	}
 	if len(files) == 0 {
-		cp, err := loadLegacyCheckpoint(dir)
-		return loadResult{cp: cp}, err
+		legacy := filepath.Join(dir, legacyCheckpointFile)
+		if _, err := os.Stat(legacy); err == nil {
+			return loadResult{}, fmt.Errorf("%s holds state from a pre-release readout that this version does not read: "+
+				"stop with that version (it writes a current checkpoint at SIGTERM) before upgrading", legacy)
+		}
+		return loadResult{cp: &checkpoint{Ledger: ledger.New()}}, nil
 	}
 	cp, err := readCheckpoint(files[0])
 	if err == nil {
@@ -273,47 +273,8 @@ func loadCheckpoint(dir string) (loadResult, error) {
 	return loadResult{cp: prev, corrupt: ce}, nil
 }
 
-// legacyCheckpoint is checkpoint.json, version 1.
-type legacyCheckpoint struct {
-	Version    int              `json:"version"`
-	FlushSeq   uint64           `json:"flush_seq"`
-	AppliedLSN uint64           `json:"applied_lsn"`
-	Flushed    map[int64]uint64 `json:"flushed"`
-	Ledger     *ledger.Ledger   `json:"ledger"`
-}
-
-// loadLegacyCheckpoint reads a version 1 checkpoint.json, written before
-// checkpoints held the open windows, so that an upgraded collector starts
-// where the old one stopped.
-func loadLegacyCheckpoint(dir string) (*checkpoint, error) {
-	cp := &checkpoint{Flushed: map[int64]uint64{}, Ledger: ledger.New()}
-	path := filepath.Join(dir, legacyCheckpointFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return cp, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoint: %w", err)
-	}
-	var v1 legacyCheckpoint
-	if err := json.Unmarshal(b, &v1); err != nil {
-		return nil, &CorruptCheckpointError{Path: path, Err: err}
-	}
-	if v1.Version != 1 {
-		return nil, &CorruptCheckpointError{Path: path, Err: fmt.Errorf("version %d not supported", v1.Version)}
-	}
-	cp.FlushSeq, cp.AppliedLSN, cp.Legacy, cp.path = v1.FlushSeq, v1.AppliedLSN, true, path
-	if v1.Flushed != nil {
-		cp.Flushed = v1.Flushed
-	}
-	if v1.Ledger != nil {
-		cp.Ledger = v1.Ledger
-	}
-	return cp, nil
-}
-
 // pruneCheckpoints deletes every checkpoint file but the newest two, and a
-// version 1 checkpoint.json, once a newer checkpoint is committed.
+// pre-release checkpoint.json, once a newer checkpoint is committed.
 func pruneCheckpoints(dir string) error {
 	files, err := checkpointFiles(dir)
 	if err != nil {

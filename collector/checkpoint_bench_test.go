@@ -30,7 +30,7 @@ func benchState(groups int) (*window.Aggregator, *ledger.Ledger) {
 			RequestSource: wire.SourceWorker, RequestTimeUs: uint64(1000 + r.Intn(100000)),
 			InferenceTimeUs: uint64(r.Intn(50000)), QueuingTimeUs: uint64(r.Intn(1000)), Streamed: i%2 == 0,
 			TimeToFirstTokenUs: uint64(r.Intn(3000)), Neurons: 3.25, InputTokens: 100, OutputTokens: 200}
-		a.Add(&v, ts, v.Neurons, uint64(i+1))
+		a.Add(&v, ts, v.Neurons)
 		l.Accept([16]byte{byte(i % 8)}, uint64(i/8+1), 0, ledger.Arrival{WallNs: ts, IngestNs: ts})
 	}
 	return a, l

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -248,43 +247,16 @@ func TestWALDamageAfterCheckpoint(t *testing.T) {
 	}
 }
 
-// TestLegacyCheckpoint: a version 1 checkpoint.json (no windows; the whole
-// WAL replays) is read at start and replaced by the first checkpoint.
-func TestLegacyCheckpoint(t *testing.T) {
-	r := newCkptRun(t)
-	s := makeScenario(14, 2, 200, testBase, 10)
-	r.send(s.phase1)
-	r.send(s.phase2)
-	data, out := copyTree(t, r.cfg.DataDir), copyTree(t, r.cfg.OutDir)
-	v1, err := json.Marshal(legacyCheckpoint{Version: 1, Flushed: map[int64]uint64{}, Ledger: ledger.New()})
-	if err != nil {
+// TestPreReleaseCheckpointRefused: a pre-release checkpoint.json is no
+// longer read; a start that finds one and no checkpoint file refuses,
+// rather than start empty beside it and count its state again.
+func TestPreReleaseCheckpointRefused(t *testing.T) {
+	cfg := testConfig(t)
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, legacyCheckpointFile), []byte(`{"version":1}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	legacy := filepath.Join(data, legacyCheckpointFile)
-	if err := os.WriteFile(legacy, v1, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := reopen(t, r.cfg, data, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	finish(t, c)
-	if _, err := os.Stat(legacy); !os.IsNotExist(err) {
-		t.Errorf("checkpoint.json left after a checkpoint was written: %v", err)
-	}
-	rows, _ := readRows(t, out)
-	checkTotals(t, rows, r.tr)
-	checkAudit(t, out, r.tr, true)
-
-	if err := os.WriteFile(legacy, []byte(`{"version":7}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range must(checkpointFiles(data)) {
-		os.Remove(f)
-	}
-	var ce *CorruptCheckpointError
-	if _, err := reopen(t, r.cfg, data, out); !errors.As(err, &ce) || ce.Path != legacy {
-		t.Fatalf("open with an unknown checkpoint.json version: %v; want a CorruptCheckpointError", err)
+	if _, err := Open(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "pre-release") {
+		t.Fatalf("open beside checkpoint.json: got %v; want a refusal naming it", err)
 	}
 }
 
@@ -346,7 +318,7 @@ func validCheckpoint(t testing.TB) []byte {
 	for i := 0; i < 20; i++ {
 		ev := genEvent(r, [16]byte{1}, uint64(i+1), 0, testBase)
 		c.ledger.Accept(ev.EmitterID, ev.Seq, 0, ledger.Arrival{WallNs: 1, IngestNs: 1})
-		c.agg.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons, uint64(i+1))
+		c.agg.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons)
 	}
 	return finishCheckpoint(appendCheckpointBody(nil, 3, 20, 2, 77, c.ledger, c.agg.Closable(0, 0, true)))
 }

@@ -32,15 +32,14 @@ type Collector struct {
 	ledger        *ledger.Ledger
 	agg           *window.Aggregator
 	flushSeq      uint64
-	flushed       map[int64]uint64 // window start -> LSN through which it is in committed files
-	applied       uint64           // last WAL record applied to memory
-	ckptLSN       uint64           // applied LSN of the last committed checkpoint
-	prevLSN       uint64           // applied LSN of the older checkpoint kept: the WAL holds every record above it
-	snapshotted   bool             // that checkpoint holds the open windows (not a version 1 one)
-	snapSegment   int              // first WAL segment after that checkpoint's LSN
-	snapBuf       []byte           // a checkpoint encoding buffer, reused
-	lastEncode    time.Duration    // what encoding the last checkpoint took the loop
-	lastEncodeAt  time.Time        // when it started (wall clock), for pacing
+	applied       uint64        // last WAL record applied to memory
+	ckptLSN       uint64        // applied LSN of the last committed checkpoint
+	prevLSN       uint64        // applied LSN of the older checkpoint kept: the WAL holds every record above it
+	snapshotted   bool          // that checkpoint holds the open windows (not a version 1 one)
+	snapSegment   int           // first WAL segment after that checkpoint's LSN
+	snapBuf       []byte        // a checkpoint encoding buffer, reused
+	lastEncode    time.Duration // what encoding the last checkpoint took the loop
+	lastEncodeAt  time.Time     // when it started (wall clock), for pacing
 	ckm           *ckptMetrics
 	lastCkpt      time.Time
 	ledgerExpired bool             // emitters were forgotten since the last checkpoint
@@ -150,10 +149,10 @@ func (c *Collector) recover() error {
 			zap.String("checkpoint", cp.path))
 	}
 	c.flushSeq, c.applied, c.ckptLSN = cp.FlushSeq, cp.AppliedLSN, cp.AppliedLSN
-	c.flushed, c.ledger = cp.Flushed, cp.Ledger
+	c.ledger = cp.Ledger
 	c.ledger.SetLimits(ledger.Limits{MaxEmitters: c.cfg.MaxEmitters, MaxPerForwarder: c.cfg.MaxEmittersPerForwarder})
 	c.lastIngest = max(cp.IngestNs, c.ledger.LatestActive())
-	c.snapshotted = !cp.Legacy && cp.path != ""
+	c.snapshotted = cp.path != ""
 	for _, w := range cp.Windows {
 		if err := c.agg.Restore(w); err != nil {
 			return &CorruptCheckpointError{Path: cp.path, Err: err}

@@ -77,18 +77,17 @@ type flushResult struct {
 	err     error
 }
 
-// startFlush prepares a flush of the windows closable now (all of them when
-// all is set) and hands it to a flusher goroutine. It reports false when
-// there is nothing to commit, or a flush is already in flight (the next
-// tick tries again).
-func (c *Collector) startFlush(all bool) (bool, error) {
-	if time.Since(c.lastEncodeAt) < checkpointCostFactor*c.lastEncode {
-		return false, nil
+// startTimedFlush is the timer's flush: startCheckpoint of the windows
+// closable now, paced so that encoding checkpoints stays a small share of
+// the loop. A flush that fails is logged and retried by the flusher's
+// result (finishFlush); nothing here can fail.
+func (c *Collector) startTimedFlush() {
+	if time.Since(c.lastEncodeAt) >= checkpointCostFactor*c.lastEncode {
+		c.startCheckpoint(false, false)
 	}
-	return c.startCheckpoint(all, false), nil
 }
 
-// startCheckpoint is startFlush without the pacing; force commits a
+// startCheckpoint is startTimedFlush without the pacing; force commits a
 // checkpoint even when nothing changed since the last one.
 func (c *Collector) startCheckpoint(all, force bool) bool {
 	if c.flushing != nil {
@@ -221,7 +220,6 @@ func (c *Collector) finishFlush(res flushResult) error {
 	c.prevLSN = through
 	c.flushSeq, c.ckptLSN, c.lastCkpt, c.snapSegment = job.seq, job.applied, job.now, job.walSegment
 	c.snapshotted = true
-	clear(c.flushed) // only a version 1 checkpoint's replay needs it
 	if job.expired {
 		// Expiry happens only while no flush is in flight, so this
 		// checkpoint holds every expiry so far.

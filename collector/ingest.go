@@ -65,9 +65,7 @@ func (c *Collector) loop() {
 			group = c.gather(append(group[:0], r))
 			c.commitGroup(group)
 		case <-tick.C:
-			if _, err := c.startFlush(false); err != nil && c.logLimit.allow("flush", time.Now()) {
-				c.log.Error("cannot start a flush; windows stay in memory and are retried", zap.Error(err))
-			}
+			c.startTimedFlush()
 		case res := <-c.flushDone:
 			c.finishFlush(res)
 		case reply := <-c.flushNow:

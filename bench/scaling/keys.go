@@ -103,7 +103,7 @@ func MeasureKeys(keys, events int, seed uint64) (pt KeysPoint) {
 		d := &durs[i%len(durs)]
 		in := &ev.Inference
 		in.RequestTimeUs, in.InferenceTimeUs, in.QueuingTimeUs, in.TimeToFirstTokenUs = d[0], d[1], d[2], d[3]
-		a.Add(in, ev.TimestampNs, in.Neurons, 1)
+		a.Add(in, ev.TimestampNs, in.Neurons)
 		return true
 	}
 	for r := range FillPerKey {

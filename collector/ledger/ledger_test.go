@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"math/rand"
 	"reflect"
 	"testing"
@@ -53,16 +52,12 @@ func TestAuditFlow(t *testing.T) {
 	if r.FirstSeq != 1 || r.LastSeq != 6 || r.Received != 4 || r.Dropped != 2 || r.Duplicates != 2 || !r.Closed || r.Unexplained() != 0 {
 		t.Fatalf("unexpected audit row %+v", r)
 	}
-	b, err := json.Marshal(l)
+	l2, _, err := ReadBinary(l.AppendBinary(nil), BinaryVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l2 := New()
-	if err := json.Unmarshal(b, l2); err != nil {
-		t.Fatal(err)
-	}
 	if !reflect.DeepEqual(l.Emitters, l2.Emitters) {
-		t.Fatalf("round trip differs: %s", b)
+		t.Fatalf("round trip differs: %+v", l2.Emitters)
 	}
 	if n := l2.Expire(301); n != 1 || len(l2.Emitters) != 0 {
 		t.Fatalf("expire: got %d", n)

@@ -363,16 +363,6 @@ func (w *WAL) BytesFrom(from int) int64 {
 	return n
 }
 
-// FirstLSN is the lowest LSN still in the log, 0 when it holds no record.
-func (w *WAL) FirstLSN() uint64 {
-	for _, s := range w.segs {
-		if s.firstLSN != 0 {
-			return s.firstLSN
-		}
-	}
-	return 0
-}
-
 // Broken reports whether a failed commit could not be undone, so the log
 // refuses every commit until it is reopened.
 func (w *WAL) Broken() bool { return w.broken != nil }

@@ -46,7 +46,7 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 	var ev wire.Event
 	for _, f := range frames { // warm: every key exists
 		wire.DecodeEvent(f, &ev)
-		a.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons, 1)
+		a.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -56,7 +56,7 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 		if err := wire.DecodeEvent(f, &ev); err != nil {
 			b.Fatal(err)
 		}
-		a.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons, 1)
+		a.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	// Per CPU-second of this process: what one core does, even on a
@@ -81,7 +81,7 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 		a := New(Config{Width: time.Minute, MaxGroups: 100000, MaxModels: 1000})
 		for _, f := range frames {
 			wire.DecodeEvent(f, &ev)
-			a.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons, 1)
+			a.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
@@ -100,7 +100,7 @@ func BenchmarkParquetWrite(b *testing.B) {
 	var ev wire.Event
 	for _, f := range frames {
 		wire.DecodeEvent(f, &ev)
-		a.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons, 1)
+		a.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons)
 	}
 	w := a.Closable(0, 0, true)[0]
 	dir := b.TempDir()

@@ -12,7 +12,7 @@ import (
 // without the restart. Layout (little-endian, varints as encoding/binary):
 //
 //	i64      start (Unix ns)
-//	u64      min LSN
+//	u64      reserved, written 0 (was the lowest LSN, which nothing read)
 //	uvarint  S, then S strings (uvarint length, bytes): the key strings
 //	uvarint  M, then M uvarint string indexes: the models counted for MaxModels
 //	uvarint  G, then G groups:
@@ -39,7 +39,7 @@ const maxDenseBins = 1 << 17
 // AppendSnapshot appends w's snapshot to dst.
 func AppendSnapshot(dst []byte, w *Window) []byte {
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(w.Start))
-	dst = binary.LittleEndian.AppendUint64(dst, w.MinLSN)
+	dst = binary.LittleEndian.AppendUint64(dst, 0) // reserved
 	// The string table: w.strs holds every interned key string.
 	ids := make(map[string]uint64, len(w.strs)+1)
 	ids[""] = 0
@@ -167,7 +167,7 @@ func (r *snapReader) u32(what string) uint32 {
 func ReadSnapshot(b []byte) (*Window, []byte, error) {
 	r := &snapReader{b: b}
 	w := newWindow(int64(r.u64()))
-	w.MinLSN = r.u64()
+	r.u64() // reserved
 	strs := make([]string, r.count(1, "string"))
 	for i := range strs {
 		n := r.uvarint()

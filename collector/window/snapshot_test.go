@@ -15,11 +15,11 @@ import (
 func addFrames(tb testing.TB, a *Aggregator, frames [][]byte) {
 	tb.Helper()
 	var ev wire.Event
-	for i, f := range frames {
+	for _, f := range frames {
 		if err := wire.DecodeEvent(f, &ev); err != nil {
 			tb.Fatal(err)
 		}
-		a.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons, uint64(i+1))
+		a.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons)
 	}
 }
 
@@ -86,10 +86,12 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(allRows(a), allRows(b)) {
 				t.Fatal("restored windows write other rows")
 			}
-			oa, ob := a.Overflowed, b.Overflowed
+			var oa, ob int
+			a.OnOverflow = func(int64, string) { oa++ }
+			b.OnOverflow = func(int64, string) { ob++ }
 			addFrames(t, a, frames[tc.events:])
 			addFrames(t, b, frames[tc.events:])
-			if a.Overflowed-oa != b.Overflowed-ob || !reflect.DeepEqual(allRows(a), allRows(b)) {
+			if oa != ob || !reflect.DeepEqual(allRows(a), allRows(b)) {
 				t.Fatal("restored windows diverge as they take more events")
 			}
 		})
@@ -99,7 +101,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 func TestRestoreConflicts(t *testing.T) {
 	cfg := Config{Width: time.Minute, MaxGroups: 10, MaxModels: 10}
 	a := New(cfg)
-	a.Add(inf("m", 1, 0), int64(time.Hour), 1, 1)
+	a.Add(inf("m", 1, 0), int64(time.Hour), 1)
 	w := a.Closable(0, 0, true)[0]
 	b, _, err := ReadSnapshot(AppendSnapshot(nil, w))
 	if err != nil {
@@ -164,9 +166,9 @@ func BenchmarkSnapshot(b *testing.B) {
 	for _, keys := range []int{10000, 100000} {
 		a := New(Config{Width: time.Minute, MaxGroups: 200000, MaxModels: 1000})
 		var ev wire.Event
-		for i, f := range benchFrames(10*keys, keys) {
+		for _, f := range benchFrames(10*keys, keys) {
 			wire.DecodeEvent(f, &ev)
-			a.Add(&ev.Inference, int64(time.Hour), ev.Inference.Neurons, uint64(i+1))
+			a.Add(&ev.Inference, int64(time.Hour), ev.Inference.Neurons)
 		}
 		w := a.Closable(0, 0, true)[0]
 		if w.Len() != keys {

@@ -27,7 +27,6 @@ type Key struct {
 // Window is one tumbling window's groups.
 type Window struct {
 	Start  int64 // Unix ns
-	MinLSN uint64
 	index  map[Key]int32
 	groups []Group
 	keys   []Key
@@ -78,8 +77,6 @@ type Aggregator struct {
 	windows map[int64]*Window
 	last    *Window // the window of the previous Add
 	groups  int
-	// Overflowed counts events folded into an overflow key.
-	Overflowed int64
 	// OnOverflow, when set, is called for each folded event with the
 	// window and the original model id (which aliases the event).
 	OnOverflow func(windowStart int64, model string)
@@ -99,9 +96,9 @@ func (a *Aggregator) Start(ts int64) int64 {
 	return s
 }
 
-// Add folds an inference event with event time ts, read from the WAL record
-// lsn, into its window. Strings in v may alias a buffer the caller reuses.
-func (a *Aggregator) Add(v *wire.Inference, ts int64, neurons float64, lsn uint64) {
+// Add folds an inference event with event time ts into its window. Strings
+// in v may alias a buffer the caller reuses.
+func (a *Aggregator) Add(v *wire.Inference, ts int64, neurons float64) {
 	start := a.Start(ts)
 	w := a.last // most events fall in the window of the one before
 	if w == nil || w.Start != start {
@@ -111,9 +108,6 @@ func (a *Aggregator) Add(v *wire.Inference, ts int64, neurons float64, lsn uint6
 			a.windows[start] = w
 		}
 		a.last = w
-	}
-	if w.MinLSN == 0 || lsn < w.MinLSN {
-		w.MinLSN = lsn
 	}
 	k := Key{
 		ModelID:   v.ModelID,
@@ -150,7 +144,6 @@ func (a *Aggregator) insert(w *Window, k Key) int32 {
 		}
 	}
 	if folded {
-		a.Overflowed++
 		if a.OnOverflow != nil {
 			a.OnOverflow(w.Start, k.ModelID)
 		}
@@ -196,17 +189,6 @@ func (a *Aggregator) Remove(w *Window) {
 	if a.last == w {
 		a.last = nil
 	}
-}
-
-// MinLSN is the lowest WAL LSN with events still only in memory, 0 if none.
-func (a *Aggregator) MinLSN() uint64 {
-	var m uint64
-	for _, w := range a.windows {
-		if m == 0 || w.MinLSN < m {
-			m = w.MinLSN
-		}
-	}
-	return m
 }
 
 func sortWindows(ws []*Window) {

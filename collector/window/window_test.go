@@ -17,6 +17,8 @@ func inf(model string, account uint64, errCode uint32) *wire.Inference {
 // exact either way.
 func TestCaps(t *testing.T) {
 	a := New(Config{Width: time.Minute, MaxGroups: 4, MaxModels: 2})
+	folded := 0
+	a.OnOverflow = func(int64, string) { folded++ }
 	type add struct {
 		model   string
 		account uint64
@@ -27,10 +29,10 @@ func TestCaps(t *testing.T) {
 		{"c", 1, 9}, {"d", 1, 0}, // third and fourth models: __other__
 		{"a", 1, 0}} // an existing key still lands on itself
 	for _, x := range adds {
-		a.Add(inf(x.model, x.account, x.err), int64(time.Hour), 1.5, 1)
+		a.Add(inf(x.model, x.account, x.err), int64(time.Hour), 1.5)
 	}
-	if a.Overflowed != 5 {
-		t.Fatalf("unexpected overflowed count; got %d; want 5", a.Overflowed)
+	if folded != 5 {
+		t.Fatalf("unexpected overflowed count; got %d; want 5", folded)
 	}
 	ws := a.Closable(0, 0, true)
 	if len(ws) != 1 {
@@ -73,11 +75,8 @@ func TestStartAndClosable(t *testing.T) {
 			t.Errorf("Start(%d): got %d; want %d", c.ts, got, c.want)
 		}
 	}
-	a.Add(inf("m", 1, 0), int64(10*time.Minute), 1, 5)
-	a.Add(inf("m", 1, 0), int64(12*time.Minute), 1, 3)
-	if got := a.MinLSN(); got != 3 {
-		t.Fatalf("MinLSN: got %d; want 3", got)
-	}
+	a.Add(inf("m", 1, 0), int64(10*time.Minute), 1)
+	a.Add(inf("m", 1, 0), int64(12*time.Minute), 1)
 	// The 10-minute window ends at 11m; with 2m lateness it closes at 13m.
 	if n := len(a.Closable(int64(13*time.Minute)-1, 2*time.Minute, false)); n != 0 {
 		t.Fatalf("closable before end+lateness: %d", n)
@@ -87,8 +86,8 @@ func TestStartAndClosable(t *testing.T) {
 		t.Fatalf("closable at end+lateness: %v", ws)
 	}
 	a.Remove(ws[0])
-	if a.Windows() != 1 || a.Groups() != 1 || a.MinLSN() != 3 {
-		t.Fatalf("after remove: %d windows, %d groups, min lsn %d", a.Windows(), a.Groups(), a.MinLSN())
+	if a.Windows() != 1 || a.Groups() != 1 {
+		t.Fatalf("after remove: %d windows, %d groups", a.Windows(), a.Groups())
 	}
 }
 
@@ -100,7 +99,7 @@ func TestRowsColumns(t *testing.T) {
 		v.Streamed = i%2 == 0
 		v.TimeToFirstTokenUs = 500
 		v.LocalQueueSize = uint32(i)
-		a.Add(v, 0, 1, 1)
+		a.Add(v, 0, 1)
 	}
 	rows := a.Closable(0, 0, true)[0].Rows(time.Minute)
 	r := rows[0]
@@ -125,7 +124,7 @@ func TestInternCopies(t *testing.T) {
 	buf := []byte("model-x")
 	v := inf(string(buf), 1, 0)
 	v.ModelID = unsafeString(buf)
-	a.Add(v, 0, 1, 1)
+	a.Add(v, 0, 1)
 	copy(buf, "XXXXXXX")
 	if got := a.Closable(0, 0, true)[0].Rows(time.Minute)[0].ModelID; got != "model-x" {
 		t.Fatalf("key aliases the event buffer: %q", got)
