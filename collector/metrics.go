@@ -30,6 +30,7 @@ type metrics struct {
 	groupBatches    prometheus.Histogram
 	undeduped       *prometheus.CounterVec // counted without a dedupe check, by reason
 	floorRaised     prometheus.Counter
+	unknownKind     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -71,6 +72,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.undeduped = vec("events_undeduped_total", "Events counted without a dedupe check (any may be a re-delivery): below_floor, in a stretch the range cap made the collector stop checking; emitter_cap, from emitters past --max-emitters or --max-emitters-per-forwarder.", "reason")
 	m.floorRaised = counter("dedupe_floor_raised_total", "Times an emitter's oldest seq range was forgotten at the range cap because no reported drop explained the gap after it.")
+	m.unknownKind = counter("events_unknown_kind_total", "Events in the WAL of a kind this collector version has no table for (written by a newer version): stored and audited, in no table.")
 	for _, reason := range []string{"below_floor", "emitter_cap"} {
 		m.undeduped.WithLabelValues(reason)
 	}
@@ -87,6 +89,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	reg.MustRegister(m.batches, m.events, m.duplicates, m.anonymous, m.closed, m.rejected, m.adjusted,
 		m.walBytes, m.walFsyncs, m.walErrors, m.walTorn, m.walQuarantined, m.walSegments, m.replayed,
 		m.openWindows, m.activeGroups, m.overflowed, m.filesWritten, m.flushErrors, m.checkpoints,
-		m.emitters, m.emittersExpired, m.groupBatches, m.undeduped, m.floorRaised)
+		m.emitters, m.emittersExpired, m.groupBatches, m.undeduped, m.floorRaised, m.unknownKind)
 	return m
 }
