@@ -25,8 +25,8 @@ type Emitter struct {
 	q     *queue
 	clock *coarseClock
 
-	// mu orders Emit calls: a seq is assigned and the event enters ch under
-	// it, so events reach the wire in seq order and the forwarder's
+	// mu orders Emit calls: a seq is assigned and the event enters the
+	// queue under it, so events reach the wire in seq order and the forwarder's
 	// cumulative acknowledgement is sound. It also guards the drop counts,
 	// so that Stats is exact.
 	mu      sync.Mutex
@@ -127,30 +127,38 @@ func (e *Emitter) ID() uuid.UUID { return e.id }
 // reason "too_large".
 func (e *Emitter) Emit(ev *wire.Inference) bool {
 	if ev == nil {
-		return e.offer(0, nil, nil)
+		return e.offer(0, nil)
 	}
-	return e.offer(e.clock.Now(), ev, nil)
+	x := wire.Event{Kind: wire.KindInference, Inference: *ev}
+	return e.offer(e.clock.Now(), &x)
 }
 
 // EmitAt is Emit with an explicit event time (the request's start). A zero
 // start means now.
 func (e *Emitter) EmitAt(start time.Time, ev *wire.Inference) bool {
 	if ev == nil {
-		return e.offer(0, nil, nil)
+		return e.offer(0, nil)
 	}
-	ts := start.UnixNano()
-	if start.IsZero() {
-		ts = e.clock.Now()
-	}
-	return e.offer(ts, ev, nil)
+	x := wire.Event{Kind: wire.KindInference, Inference: *ev}
+	return e.offer(e.timestamp(start), &x)
 }
 
 // EmitLifecycle offers a lifecycle event, timestamped now, like Emit.
 func (e *Emitter) EmitLifecycle(ev *wire.Lifecycle) bool {
 	if ev == nil {
-		return e.offer(0, nil, nil)
+		return e.offer(0, nil)
 	}
-	return e.offer(e.clock.Now(), nil, ev)
+	x := wire.Event{Kind: wire.KindLifecycle, Lifecycle: *ev}
+	return e.offer(e.clock.Now(), &x)
+}
+
+// timestamp is the event time of a request that started at start: a zero
+// start means now.
+func (e *Emitter) timestamp(start time.Time) int64 {
+	if start.IsZero() {
+		return e.clock.Now()
+	}
+	return start.UnixNano()
 }
 
 // EmitWait offers an inference event, waiting for room in the buffer
@@ -161,11 +169,19 @@ func (e *Emitter) EmitLifecycle(ev *wire.Lifecycle) bool {
 // as dropped. An event Emit would drop as "invalid" or "too_large" is
 // dropped likewise, and EmitWait says why.
 func (e *Emitter) EmitWait(ctx context.Context, start time.Time, ev *wire.Inference) error {
-	ts := start.UnixNano()
-	if start.IsZero() {
-		ts = e.clock.Now()
+	ts := e.timestamp(start)
+	if ev == nil {
+		return e.offerWait(ctx, ts, nil)
 	}
-	bad := check(ev, nil, e.opts.MaxMessageSize)
+	x := wire.Event{Kind: wire.KindInference, Inference: *ev}
+	return e.offerWait(ctx, ts, &x)
+}
+
+// offerWait is the blocking counterpart of offer, behind EmitWait: it
+// waits for room in the buffer (see EmitWait). A nil ev is dropped as
+// invalid.
+func (e *Emitter) offerWait(ctx context.Context, ts int64, ev *wire.Event) error {
+	bad := check(ev, e.opts.MaxMessageSize)
 	for {
 		e.mu.Lock()
 		if e.closing || bad != reasonNone {
@@ -181,7 +197,7 @@ func (e *Emitter) EmitWait(ctx context.Context, start time.Time, ev *wire.Infere
 			return errInvalid
 		}
 		if s := e.q.reserve(); s != nil {
-			e.fillLocked(s, ts, ev, nil)
+			e.fillLocked(s, ts, ev)
 			e.mu.Unlock()
 			e.kickIfNeeded()
 			return nil
@@ -218,21 +234,14 @@ var (
 	errInvalid = errors.New("emitter: invalid event: nil, or a string that is not valid UTF-8")
 )
 
-// maxFixedSize bounds what an event's encoding adds to the bytes of its
-// strings: the frame header, the envelope and union structs, and per
-// string a NUL and up to 7 bytes of padding (at most three strings).
-var maxFixedSize = max(
-	wire.EncodedSize(&wire.Event{ID: [16]byte{1}, EmitterID: [16]byte{1}, Kind: wire.KindInference}),
-	wire.EncodedSize(&wire.Event{ID: [16]byte{1}, EmitterID: [16]byte{1}, Kind: wire.KindLifecycle}),
-) + 3*8
-
-// offer is the hot path shared by the non-blocking Emit variants; at most
-// one of in and lc is set (neither: a nil event, dropped as invalid).
-func (e *Emitter) offer(ts int64, in *wire.Inference, lc *wire.Lifecycle) bool {
+// offer is the hot path shared by the non-blocking Emit variants, for
+// every kind of event: ev is the caller's event wrapped by its Emit
+// variant (nil: dropped as invalid). It is copied, never retained.
+func (e *Emitter) offer(ts int64, ev *wire.Event) bool {
 	// An event the forwarder would refuse (too large, or not valid UTF-8)
 	// would make it hang up on every replay and wedge the replay ring, so
 	// it is dropped here.
-	bad := check(in, lc, e.opts.MaxMessageSize)
+	bad := check(ev, e.opts.MaxMessageSize)
 	e.mu.Lock()
 	if e.closing || bad != reasonNone {
 		e.rejectLocked(bad)
@@ -240,7 +249,7 @@ func (e *Emitter) offer(ts int64, in *wire.Inference, lc *wire.Lifecycle) bool {
 		return false
 	}
 	if s := e.q.reserve(); s != nil {
-		e.fillLocked(s, ts, in, lc)
+		e.fillLocked(s, ts, ev)
 		e.mu.Unlock()
 		e.kickIfNeeded()
 		return true
@@ -253,51 +262,30 @@ func (e *Emitter) offer(ts int64, in *wire.Inference, lc *wire.Lifecycle) bool {
 	return false
 }
 
-// check says why the forwarder would refuse the event, or reasonNone:
-// reasonInvalid for a nil event or a string that is not valid UTF-8
-// (wire.DecodeEvent rejects such Text, since the collector stores it as
-// Parquet strings), reasonTooLarge when, once the writer adds its two ids,
-// it would exceed limit, the forwarder's message size limit. Only the
-// strings can make an event large, so the exact size is computed only when
-// they could reach the limit.
-func check(in *wire.Inference, lc *wire.Lifecycle, limit int) reason {
-	var n int
-	if lc != nil {
-		if !validString(lc.ModelID) || !validString(lc.Hostname) {
-			return reasonInvalid
-		}
-		n = len(lc.ModelID) + len(lc.Hostname)
-	} else {
-		if in == nil || !validString(in.ModelID) || !validString(in.ModelContainerID) || !validString(in.Backend) {
-			return reasonInvalid
-		}
-		n = len(in.ModelID) + len(in.ModelContainerID) + len(in.Backend)
+// check says why the forwarder would refuse ev, or reasonNone: the kind's
+// own rules in wire (Event.Check) against limit, the forwarder's message
+// size limit, with the two ids the writer adds. A nil event is invalid.
+func check(ev *wire.Event, limit int) reason {
+	if ev == nil {
+		return reasonInvalid
 	}
-	if n <= limit-maxFixedSize {
+	switch err := ev.Check(limit); err {
+	case nil:
 		return reasonNone
-	}
-	ev := wire.Event{ID: [16]byte{1}, EmitterID: [16]byte{1}}
-	if lc != nil {
-		ev.Kind, ev.Lifecycle = wire.KindLifecycle, *lc
-	} else {
-		ev.Inference = *in
-	}
-	if wire.EncodedSize(&ev) > limit {
+	case wire.ErrEventTooLarge:
 		return reasonTooLarge
 	}
-	return reasonNone
+	return reasonInvalid
 }
 
-// fillLocked writes the event into slot s with the next seq and the drops
-// so far (all of them have lower seqs), and publishes it.
-func (e *Emitter) fillLocked(s *wire.Event, ts int64, in *wire.Inference, lc *wire.Lifecycle) {
+// fillLocked writes ev into slot s with the next seq and the drops so far
+// (all of them have lower seqs), and publishes it. The writer stamps the
+// ids.
+func (e *Emitter) fillLocked(s *wire.Event, ts int64, ev *wire.Event) {
 	e.emitted++
 	e.seq++
-	if lc != nil {
-		*s = wire.Event{TimestampNs: ts, Seq: e.seq, DroppedTotal: e.inBand, Kind: wire.KindLifecycle, Lifecycle: *lc}
-	} else {
-		*s = wire.Event{TimestampNs: ts, Seq: e.seq, DroppedTotal: e.inBand, Kind: wire.KindInference, Inference: *in}
-	}
+	*s = *ev
+	s.TimestampNs, s.Seq, s.DroppedTotal = ts, e.seq, e.inBand
 	e.q.publish()
 }
 
@@ -331,8 +319,9 @@ func (e *Emitter) fullReason() reason {
 func (e *Emitter) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	// sent is read under mu: the writer only counts events that entered ch,
-	// and none can enter while we hold mu, so Queued cannot go negative.
+	// sent is read under mu: the writer only counts events that entered the
+	// queue, and none can enter while we hold mu, so Queued cannot go
+	// negative.
 	s := Stats{
 		EmitterID:     e.id,
 		Emitted:       e.emitted,

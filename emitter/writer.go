@@ -339,7 +339,7 @@ func reconnectDelay(op string, err error, lived, interval time.Duration) time.Du
 func (w *writer) readAcks(c *conn) {
 	defer close(c.readerDone)
 	e := w.e
-	err := readAcks(c.nc, func(a wire.Ack) {
+	err := wire.ReadAcks(c.nc, func(a wire.Ack) {
 		for {
 			cur := e.acked.Load()
 			if a.DurableSeq <= cur || e.acked.CompareAndSwap(cur, a.DurableSeq) {

@@ -1,23 +1,41 @@
-package emitter
+package wire
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/readout-dev/readout/wire"
 )
 
-// maxAckSize bounds one acknowledgement frame. An Ack is 32 bytes; the slack
-// allows a newer forwarder to add fields.
+// maxAckSize bounds one acknowledgement frame that ReadAcks accepts. An Ack
+// is 32 bytes; the slack allows a newer forwarder to add fields.
 const maxAckSize = 1 << 10
 
-// readAcks reads stream-framed Ack messages from r and calls fn with each,
-// until r fails or a frame is invalid. The bytes come from the peer and are
-// untrusted: a frame that claims more than maxAckSize is refused before it
-// is read. It returns io.EOF when the stream ends cleanly between frames.
-func readAcks(r io.Reader, fn func(wire.Ack)) error {
+// ackWords is the segment of an Ack as AppendAck and go-capnp write it: the
+// root pointer and the struct.
+const ackWords = 1 + ackDataWords + ackPtrWords
+
+// AppendAck appends a to dst as one stream-framed Ack message, the same
+// bytes as EncodeAck, and returns the extended slice. It allocates only
+// when dst lacks the capacity for 32 more bytes.
+func AppendAck(dst []byte, a Ack) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, frameHeader+8*ackWords)...)
+	b := dst[start:]
+	le.PutUint32(b[0:], 0) // segment count - 1
+	le.PutUint32(b[4:], ackWords)
+	putPointer(b[frameHeader:], structPointer(0, ackDataWords, ackPtrWords))
+	d := (*[8 * ackDataWords]byte)(b[frameHeader+8:])
+	le.PutUint64(d[ackDurableSeq:], a.DurableSeq)
+	d[ackClosedByte] = bit(a.Closed, ackClosedBit)
+	return dst
+}
+
+// ReadAcks reads stream-framed Ack messages from r and calls fn with each,
+// until r fails or a frame is invalid: the emitter's side of its
+// connection. The bytes come from the peer and are untrusted: a frame that
+// claims more than 1 KiB is refused before it is read. It returns io.EOF
+// when the stream ends cleanly between frames.
+func ReadAcks(r io.Reader, fn func(Ack)) error {
 	buf := make([]byte, 4*maxAckSize)
 	n := 0
 	var readErr error
@@ -25,8 +43,8 @@ func readAcks(r io.Reader, fn func(wire.Ack)) error {
 		// Take every whole frame buffered so far.
 		start := 0
 		for {
-			size, err := wire.FrameSize(buf[start:n], maxAckSize)
-			if errors.Is(err, wire.ErrShortFrame) || (err == nil && size > n-start) {
+			size, err := FrameSize(buf[start:n], maxAckSize)
+			if errors.Is(err, ErrShortFrame) || (err == nil && size > n-start) {
 				break
 			}
 			if err != nil {
@@ -35,7 +53,7 @@ func readAcks(r io.Reader, fn func(wire.Ack)) error {
 			frame := buf[start : start+size]
 			a, ok := decodeAckFast(frame)
 			if !ok {
-				if a, err = wire.DecodeAck(frame); err != nil {
+				if a, err = DecodeAck(frame); err != nil {
 					return fmt.Errorf("read ack: %w", err)
 				}
 			}
@@ -56,38 +74,39 @@ func readAcks(r io.Reader, fn func(wire.Ack)) error {
 }
 
 // decodeAckFast reads the common layout of an Ack, as every Cap'n Proto
-// encoder writes it (one segment, the root a struct pointer within it),
-// without allocating: go-capnp's reader costs about 1.5 KB of garbage per
-// message, and acks come once per write. It reports false for anything else,
-// which the caller hands to the reference decoder. frame is a whole frame
-// (wire.FrameSize checked it); every offset is bounds-checked here.
-func decodeAckFast(frame []byte) (wire.Ack, bool) {
-	if len(frame) < 16 || binary.LittleEndian.Uint32(frame) != 0 {
-		return wire.Ack{}, false
+// encoder writes it (one segment, the root a near struct pointer within
+// it), without allocating: go-capnp's reader costs about 1.5 KB of garbage
+// per message, and acks come once per write. It reports false for anything
+// else (far pointers included), which the caller hands to the reference
+// decoder, DecodeAck. frame is a whole frame (FrameSize checked it); every
+// offset is bounds-checked here.
+func decodeAckFast(frame []byte) (Ack, bool) {
+	if len(frame) < frameHeader+8 || le.Uint32(frame) != 0 {
+		return Ack{}, false
 	}
-	seg := frame[8:]
-	words := uint64(binary.LittleEndian.Uint32(frame[4:]))
+	seg := frame[frameHeader:]
+	words := uint64(le.Uint32(frame[4:]))
 	if uint64(len(seg)) != 8*words {
-		return wire.Ack{}, false
+		return Ack{}, false
 	}
-	root := binary.LittleEndian.Uint64(seg)
-	if root == 0 || root&3 != 0 {
-		return wire.Ack{}, false // null, or not a struct pointer
+	root := readPointer(seg)
+	if root == 0 || root.kind() != ptrStruct {
+		return Ack{}, false // null, or not a struct pointer
 	}
-	off := int64(int32(uint32(root)) >> 2)
-	dataWords := int64(uint16(root >> 32))
-	ptrWords := int64(uint16(root >> 48))
-	start := 1 + off
+	start := 1 + root.offset()
+	dataWords := int64(root.dataWords())
+	ptrWords := int64(root.ptrWords())
 	if start < 1 || start+dataWords+ptrWords > int64(words) {
-		return wire.Ack{}, false
+		return Ack{}, false
 	}
 	data := seg[8*start : 8*(start+dataWords)]
-	var a wire.Ack
-	if dataWords >= 1 {
-		a.DurableSeq = binary.LittleEndian.Uint64(data) // field 0, bytes 0..7
+	// Fields an older writer's smaller struct lacks read as their defaults.
+	var a Ack
+	if len(data) >= ackDurableSeq+8 {
+		a.DurableSeq = le.Uint64(data[ackDurableSeq:])
 	}
-	if dataWords >= 2 {
-		a.Closed = data[8]&1 != 0 // field 1, bit 64
+	if len(data) > ackClosedByte {
+		a.Closed = data[ackClosedByte]&(1<<ackClosedBit) != 0
 	}
 	return a, true
 }

@@ -1,4 +1,4 @@
-package emitter
+package wire
 
 import (
 	"bytes"
@@ -6,15 +6,13 @@ import (
 	"io"
 	"testing"
 	"testing/iotest"
-
-	"github.com/readout-dev/readout/wire"
 )
 
-func ackBytes(t testing.TB, acks ...wire.Ack) []byte {
+func ackBytes(t testing.TB, acks ...Ack) []byte {
 	t.Helper()
 	var b []byte
 	for _, a := range acks {
-		f, err := wire.EncodeAck(a)
+		f, err := EncodeAck(a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,44 +22,57 @@ func ackBytes(t testing.TB, acks ...wire.Ack) []byte {
 }
 
 func TestDecodeAckFast(t *testing.T) {
-	for _, a := range []wire.Ack{{}, {DurableSeq: 1}, {DurableSeq: 1<<64 - 1, Closed: true}, {Closed: true}} {
+	for _, a := range []Ack{{}, {DurableSeq: 1}, {DurableSeq: 1<<64 - 1, Closed: true}, {Closed: true}} {
 		got, ok := decodeAckFast(ackBytes(t, a))
 		if !ok || got != a {
 			t.Fatalf("unexpected decode %+v, %v; want %+v", got, ok, a)
 		}
 	}
-	frame := ackBytes(t, wire.Ack{DurableSeq: 5})
+	frame := ackBytes(t, Ack{DurableSeq: 5})
 	if allocs := testing.AllocsPerRun(100, func() { decodeAckFast(frame) }); allocs != 0 {
 		t.Fatalf("unexpected allocations; got %v; want 0", allocs)
 	}
 }
 
+func TestAppendAck(t *testing.T) {
+	for _, a := range []Ack{{}, {DurableSeq: 1}, {DurableSeq: 1<<64 - 1, Closed: true}, {Closed: true}} {
+		got := AppendAck([]byte("prefix"), a)
+		if want := ackBytes(t, a); string(got[:6]) != "prefix" || !bytes.Equal(got[6:], want) {
+			t.Fatalf("AppendAck(%+v) = %x; want prefix and EncodeAck's %x", a, got, want)
+		}
+	}
+	buf := make([]byte, 0, 64)
+	if allocs := testing.AllocsPerRun(100, func() { buf = AppendAck(buf[:0], Ack{DurableSeq: 5}) }); allocs != 0 {
+		t.Fatalf("unexpected allocations; got %v; want 0", allocs)
+	}
+}
+
 func TestReadAcks(t *testing.T) {
-	three := ackBytes(t, wire.Ack{DurableSeq: 1}, wire.Ack{DurableSeq: 7}, wire.Ack{DurableSeq: 9, Closed: true})
+	three := ackBytes(t, Ack{DurableSeq: 1}, Ack{DurableSeq: 7}, Ack{DurableSeq: 9, Closed: true})
 	huge := []byte{0, 0, 0, 0, 0xff, 0xff, 0, 0} // one segment of 65535 words
 	cases := []struct {
 		name    string
 		r       io.Reader
-		want    []wire.Ack
+		want    []Ack
 		wantErr func(error) bool
 	}{
-		{"three acks", bytes.NewReader(three), []wire.Ack{{DurableSeq: 1}, {DurableSeq: 7}, {DurableSeq: 9, Closed: true}},
+		{"three acks", bytes.NewReader(three), []Ack{{DurableSeq: 1}, {DurableSeq: 7}, {DurableSeq: 9, Closed: true}},
 			func(err error) bool { return err == io.EOF }},
-		{"one byte at a time", iotest.OneByteReader(bytes.NewReader(three)), []wire.Ack{{DurableSeq: 1}, {DurableSeq: 7}, {DurableSeq: 9, Closed: true}},
+		{"one byte at a time", iotest.OneByteReader(bytes.NewReader(three)), []Ack{{DurableSeq: 1}, {DurableSeq: 7}, {DurableSeq: 9, Closed: true}},
 			func(err error) bool { return err == io.EOF }},
-		{"truncated", bytes.NewReader(three[:len(three)-3]), []wire.Ack{{DurableSeq: 1}, {DurableSeq: 7}},
+		{"truncated", bytes.NewReader(three[:len(three)-3]), []Ack{{DurableSeq: 1}, {DurableSeq: 7}},
 			func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }},
 		{"oversized frame", bytes.NewReader(huge), nil,
-			func(err error) bool { var fe *wire.FrameError; return errors.As(err, &fe) }},
+			func(err error) bool { var fe *FrameError; return errors.As(err, &fe) }},
 		{"too many segments", bytes.NewReader([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}), nil,
-			func(err error) bool { var fe *wire.FrameError; return errors.As(err, &fe) }},
+			func(err error) bool { var fe *FrameError; return errors.As(err, &fe) }},
 		{"read error", iotest.ErrReader(io.ErrClosedPipe), nil,
 			func(err error) bool { return errors.Is(err, io.ErrClosedPipe) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var got []wire.Ack
-			err := readAcks(tc.r, func(a wire.Ack) { got = append(got, a) })
+			var got []Ack
+			err := ReadAcks(tc.r, func(a Ack) { got = append(got, a) })
 			if !tc.wantErr(err) {
 				t.Fatalf("unexpected error %v", err)
 			}
@@ -81,8 +92,8 @@ func TestReadAcks(t *testing.T) {
 // could send them, to the acknowledgement reader: it must never panic, and
 // every ack it reports must survive a round trip.
 func FuzzReadAcks(f *testing.F) {
-	f.Add(ackBytes(f, wire.Ack{DurableSeq: 1}, wire.Ack{DurableSeq: 1 << 62, Closed: true}))
-	f.Add(ackBytes(f, wire.Ack{})[:5])
+	f.Add(ackBytes(f, Ack{DurableSeq: 1}, Ack{DurableSeq: 1 << 62, Closed: true}))
+	f.Add(ackBytes(f, Ack{})[:5])
 	f.Add([]byte{0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0, 0, 0, 0, 2, 0, 0, 0, 0xfc, 0xff, 0xff, 0xff, 1, 0, 0, 0})
@@ -90,20 +101,23 @@ func FuzzReadAcks(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Where the allocation-free decoder takes a frame, it must agree
 		// with the reference decoder.
-		if n, err := wire.FrameSize(data, maxAckSize); err == nil && n <= len(data) {
+		if n, err := FrameSize(data, maxAckSize); err == nil && n <= len(data) {
 			if fast, ok := decodeAckFast(data[:n]); ok {
-				ref, err := wire.DecodeAck(data[:n])
+				ref, err := DecodeAck(data[:n])
 				if err != nil || ref != fast {
 					t.Fatalf("fast decoder says %+v; reference says %+v, %v", fast, ref, err)
 				}
 			}
 		}
-		_ = readAcks(bytes.NewReader(data), func(a wire.Ack) {
-			b, err := wire.EncodeAck(a)
+		_ = ReadAcks(bytes.NewReader(data), func(a Ack) {
+			b, err := EncodeAck(a)
 			if err != nil {
 				t.Fatalf("re-encode %+v: %v", a, err)
 			}
-			back, err := wire.DecodeAck(b)
+			if fast := AppendAck(nil, a); !bytes.Equal(fast, b) {
+				t.Fatalf("AppendAck(%+v) = %x; EncodeAck wrote %x", a, fast, b)
+			}
+			back, err := DecodeAck(b)
 			if err != nil || back != a {
 				t.Fatalf("round trip of %+v: got %+v, %v", a, back, err)
 			}

@@ -1,9 +1,6 @@
 package wire
 
-import (
-	"encoding/binary"
-	"errors"
-)
+import "errors"
 
 // The forwarder sends every byte it receives through a Batch: building each
 // one with go-capnp (a Message, a zeroed Data list, a copy of the events and
@@ -25,7 +22,16 @@ import (
 // with PutBatch, without copying them.
 
 // BatchHeaderSize is the size of an encoded Batch in front of its events.
-const BatchHeaderSize = 72
+const BatchHeaderSize = batchForwarderIDAt + 16
+
+// Where PutBatch writes the Batch struct and the forwarder id: the root
+// pointer in word 0 of the segment, the struct right after it, the
+// forwarder id right after the struct.
+const (
+	batchData          = frameHeader + 8
+	batchPtrs          = batchData + 8*batchDataWords
+	batchForwarderIDAt = batchPtrs + 8*batchPtrWords
+)
 
 // maxBatchEvents is the most event bytes a Data list can hold (29 bits of
 // element count); go-capnp refuses more too.
@@ -75,21 +81,24 @@ func PutBatch(msg []byte, b *Batch) error {
 	if len(msg) != BatchSize(n) {
 		return errors.New("wire: PutBatch buffer is not BatchSize(len(events)) bytes")
 	}
-	le := binary.LittleEndian
 	h := msg[:BatchHeaderSize:BatchHeaderSize]
 	le.PutUint32(h[0:], 0)
-	le.PutUint32(h[4:], uint32((len(msg)-8)/8))
-	le.PutUint64(h[8:], 3<<32|2<<48) // struct at offset 0, 3 data words, 2 pointers
-	le.PutUint64(h[16:], b.BatchSeq)
-	le.PutUint64(h[24:], uint64(b.CreatedNs))
-	le.PutUint64(h[32:], uint64(b.EventCount))
-	le.PutUint64(h[40:], 1<<2|1|decByteList<<32|16<<35)
+	le.PutUint32(h[4:], uint32((len(msg)-frameHeader)/8))
+	putPointer(h[frameHeader:], structPointer(0, batchDataWords, batchPtrWords))
+	d := (*[8 * batchDataWords]byte)(h[batchData:])
+	le.PutUint64(d[batchBatchSeq:], b.BatchSeq)
+	le.PutUint64(d[batchCreatedNs:], uint64(b.CreatedNs))
+	le.PutUint64(d[batchEventCount:], uint64(b.EventCount)) // and the 4 bytes after it
+	// Pointer targets count words from the end of the pointer.
+	fid := batchPtrs + 8*batchForwarderIDPtr
+	putPointer(h[fid:], byteListPointer((batchForwarderIDAt-fid-8)/8, 16))
+	events := batchPtrs + 8*batchEventsPtr
 	if b.Events == nil {
-		le.PutUint64(h[48:], 0)
+		putPointer(h[events:], 0)
 	} else {
-		le.PutUint64(h[48:], 2<<2|1|decByteList<<32|uint64(n)<<35)
+		putPointer(h[events:], byteListPointer((BatchHeaderSize-events-8)/8, n))
 	}
-	copy(h[56:], b.ForwarderID[:])
+	copy(h[batchForwarderIDAt:], b.ForwarderID[:])
 	clear(msg[BatchHeaderSize+n:])
 	return nil
 }

@@ -17,8 +17,8 @@ const (
 	depthLimit = 8
 )
 
-// ErrInvalid wraps every semantic validation failure so callers can count
-// malformed input by kind.
+// InvalidError is every semantic validation failure the decoders return,
+// with a Reason so that callers can count malformed input by kind.
 type InvalidError struct {
 	Reason string // metric-friendly: "union", "emitter_id", "id", "decode"
 	Err    error
@@ -67,60 +67,8 @@ func EncodeEventCapnp(ev *Event) ([]byte, error) {
 	}
 	e.SetSeq(ev.Seq)
 	e.SetDroppedTotal(ev.DroppedTotal)
-	switch ev.Kind {
-	case KindInference:
-		in, err := e.NewInference()
-		if err != nil {
-			return nil, err
-		}
-		v := &ev.Inference
-		in.SetAccountId(v.AccountID)
-		if err := in.SetModelId(v.ModelID); err != nil {
-			return nil, err
-		}
-		in.SetRequestTimeUs(v.RequestTimeUs)
-		in.SetInferenceTimeUs(v.InferenceTimeUs)
-		in.SetQueuingTimeUs(v.QueuingTimeUs)
-		in.SetTimeToFirstTokenUs(v.TimeToFirstTokenUs)
-		in.SetNeurons(v.Neurons)
-		in.SetErrorCode(v.ErrorCode)
-		in.SetHttpStatus(v.HTTPStatus)
-		in.SetColoId(v.ColoID)
-		in.SetSourceColoId(v.SourceColoID)
-		in.SetLocalQueueSize(v.LocalQueueSize)
-		if err := in.SetModelContainerId(v.ModelContainerID); err != nil {
-			return nil, err
-		}
-		in.SetRequestSource(schema.RequestSource(v.RequestSource))
-		in.SetStreamed(v.Streamed)
-		in.SetBeta(v.Beta)
-		in.SetExternalEndpoint(v.ExternalEndpoint)
-		in.SetQueuedInColo(v.QueuedInColo)
-		in.SetUnixSocket(v.UnixSocket)
-		if err := in.SetBackend(v.Backend); err != nil {
-			return nil, err
-		}
-		in.SetInputTokens(v.InputTokens)
-		in.SetOutputTokens(v.OutputTokens)
-	case KindLifecycle:
-		lc, err := e.NewLifecycle()
-		if err != nil {
-			return nil, err
-		}
-		v := &ev.Lifecycle
-		lc.SetBeginTs(v.BeginTs)
-		lc.SetEndTs(v.EndTs)
-		lc.SetEventType(schema.LifecycleEventType(v.EventType))
-		if err := lc.SetModelId(v.ModelID); err != nil {
-			return nil, err
-		}
-		if err := lc.SetHostname(v.Hostname); err != nil {
-			return nil, err
-		}
-	case KindClosed:
-		e.SetClosed()
-	default:
-		return nil, fmt.Errorf("wire: unknown event kind %d", ev.Kind)
+	if err := setMemberCapnp(e, ev); err != nil {
+		return nil, err
 	}
 	return msg.Marshal()
 }
@@ -155,62 +103,8 @@ func DecodeEventCapnp(frame []byte) (Event, error) {
 	ev.TimestampNs = e.TimestampNs()
 	ev.Seq = e.Seq()
 	ev.DroppedTotal = e.DroppedTotal()
-	switch e.Which() {
-	case schema.Event_Which_inference:
-		ev.Kind = KindInference
-		in, err := e.Inference()
-		if err != nil {
-			return ev, &InvalidError{Reason: "decode", Err: err}
-		}
-		v := &ev.Inference
-		v.AccountID = in.AccountId()
-		if v.ModelID, err = in.ModelId(); err != nil {
-			return ev, &InvalidError{Reason: "decode", Err: err}
-		}
-		v.RequestTimeUs = in.RequestTimeUs()
-		v.InferenceTimeUs = in.InferenceTimeUs()
-		v.QueuingTimeUs = in.QueuingTimeUs()
-		v.TimeToFirstTokenUs = in.TimeToFirstTokenUs()
-		v.Neurons = in.Neurons()
-		v.ErrorCode = in.ErrorCode()
-		v.HTTPStatus = in.HttpStatus()
-		v.ColoID = in.ColoId()
-		v.SourceColoID = in.SourceColoId()
-		v.LocalQueueSize = in.LocalQueueSize()
-		if v.ModelContainerID, err = in.ModelContainerId(); err != nil {
-			return ev, &InvalidError{Reason: "decode", Err: err}
-		}
-		v.RequestSource = RequestSource(in.RequestSource())
-		v.Streamed = in.Streamed()
-		v.Beta = in.Beta()
-		v.ExternalEndpoint = in.ExternalEndpoint()
-		v.QueuedInColo = in.QueuedInColo()
-		v.UnixSocket = in.UnixSocket()
-		if v.Backend, err = in.Backend(); err != nil {
-			return ev, &InvalidError{Reason: "decode", Err: err}
-		}
-		v.InputTokens = in.InputTokens()
-		v.OutputTokens = in.OutputTokens()
-	case schema.Event_Which_lifecycle:
-		ev.Kind = KindLifecycle
-		lc, err := e.Lifecycle()
-		if err != nil {
-			return ev, &InvalidError{Reason: "decode", Err: err}
-		}
-		v := &ev.Lifecycle
-		v.BeginTs = lc.BeginTs()
-		v.EndTs = lc.EndTs()
-		v.EventType = LifecycleType(lc.EventType())
-		if v.ModelID, err = lc.ModelId(); err != nil {
-			return ev, &InvalidError{Reason: "decode", Err: err}
-		}
-		if v.Hostname, err = lc.Hostname(); err != nil {
-			return ev, &InvalidError{Reason: "decode", Err: err}
-		}
-	case schema.Event_Which_closed:
-		ev.Kind = KindClosed
-	default:
-		return ev, invalid("union", "unknown union member %d", uint16(e.Which()))
+	if err := readMemberCapnp(e, &ev); err != nil {
+		return ev, err
 	}
 	return ev, nil
 }

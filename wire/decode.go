@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"encoding/binary"
 	"math"
 	"unicode/utf8"
 	"unsafe"
@@ -60,63 +59,6 @@ const (
 	ReasonUTF8 = "utf8"
 )
 
-// Pointer kinds, the low two bits of a pointer word.
-const (
-	decKindStruct = 0
-	decKindList   = 1
-	decKindFar    = 2
-	decKindOther  = 3
-)
-
-// decByteList is the element size code of a list of bytes (Data and Text).
-const decByteList = 2
-
-// Field offsets in bytes from schema/events.capnp.go, and the data section
-// sizes of the schema this decoder knows.
-const (
-	decEventDataBytes = 32
-	decInfDataBytes   = 80
-	decLcDataBytes    = 24
-
-	decEventTimestamp = 0
-	decEventSeq       = 8
-	decEventDropped   = 16
-	decEventWhich     = 24
-	decEventID        = 0 // pointer indexes
-	decEventEmitterID = 1
-	decEventMember    = 2
-
-	decInfAccountID        = 0
-	decInfRequestTime      = 8
-	decInfInferenceTime    = 16
-	decInfQueuingTime      = 24
-	decInfTTFT             = 32
-	decInfNeurons          = 40
-	decInfErrorCode        = 48
-	decInfHTTPStatus       = 52
-	decInfRequestSource    = 54
-	decInfColoID           = 56
-	decInfSourceColoID     = 60
-	decInfLocalQueueSize   = 64
-	decInfFlagsByte        = 68 // bits 544..548: the Bools, in this byte
-	decInfStreamedBit      = 0
-	decInfBetaBit          = 1
-	decInfExternalBit      = 2
-	decInfQueuedInColoBit  = 3
-	decInfUnixSocketBit    = 4
-	decInfInputTokens      = 72
-	decInfOutputTokens     = 76
-	decInfModelID          = 0 // pointer indexes
-	decInfModelContainerID = 1
-	decInfBackend          = 2
-
-	decLcBeginTs   = 0
-	decLcEndTs     = 8
-	decLcEventType = 16
-	decLcModelID   = 0 // pointer indexes
-	decLcHostname  = 1
-)
-
 // decSpan is a segment: absolute byte offsets into the frame.
 type decSpan struct{ lo, hi int }
 
@@ -130,37 +72,18 @@ type decStruct struct {
 	nptr int
 }
 
-// The decXFields functions return the first bytes of a data section as an
-// array, zero-padded into pad when the section is shorter: fields a writer's
-// older schema lacked read as 0. Reading through a fixed-size array lets the
-// compiler drop per-field bounds checks on the hot path.
-
-func decEventFields(data []byte, pad *[decEventDataBytes]byte) *[decEventDataBytes]byte {
+// decEventFields returns the first bytes of a data section as an array,
+// zero-padded into pad when the section is shorter: fields a writer's older
+// schema lacked read as 0. Reading through a fixed-size array lets the
+// compiler drop per-field bounds checks on the hot path. Each kind's file
+// has the same for its member struct.
+func decEventFields(data []byte, pad *[8 * eventDataWords]byte) *[8 * eventDataWords]byte {
 	if len(data) >= len(pad) {
-		return (*[decEventDataBytes]byte)(data)
+		return (*[8 * eventDataWords]byte)(data)
 	}
 	copy(pad[:], data)
 	return pad
 }
-
-func decInfFields(data []byte, pad *[decInfDataBytes]byte) *[decInfDataBytes]byte {
-	if len(data) >= len(pad) {
-		return (*[decInfDataBytes]byte)(data)
-	}
-	copy(pad[:], data)
-	return pad
-}
-
-func decLcFields(data []byte, pad *[decLcDataBytes]byte) *[decLcDataBytes]byte {
-	if len(data) >= len(pad) {
-		return (*[decLcDataBytes]byte)(data)
-	}
-	copy(pad[:], data)
-	return pad
-}
-
-// decLE keeps the field reads short.
-var decLE = binary.LittleEndian
 
 // decReader reads one validated frame.
 type decReader struct {
@@ -191,39 +114,26 @@ func DecodeEvent(frame []byte, ev *Event) error {
 	if err != nil {
 		return err
 	}
-	id, err := r.bytesPtr(&root, decEventID)
+	id, err := r.bytesPtr(&root, eventIDPtr)
 	if err != nil {
 		return err
 	}
 	if err := decID(&ev.ID, id, "id"); err != nil {
 		return err
 	}
-	eid, err := r.bytesPtr(&root, decEventEmitterID)
+	eid, err := r.bytesPtr(&root, eventEmitterIDPtr)
 	if err != nil {
 		return err
 	}
 	if err := decID(&ev.EmitterID, eid, "emitter_id"); err != nil {
 		return err
 	}
-	var pad [decEventDataBytes]byte
+	var pad [8 * eventDataWords]byte
 	d := decEventFields(root.data, &pad)
-	ev.TimestampNs = int64(decLE.Uint64(d[decEventTimestamp:]))
-	ev.Seq = decLE.Uint64(d[decEventSeq:])
-	ev.DroppedTotal = decLE.Uint64(d[decEventDropped:])
-	switch k := Kind(decLE.Uint16(d[decEventWhich:])); k {
-	case KindInference:
-		ev.Kind = k
-		return r.inference(&root, &ev.Inference)
-	case KindLifecycle:
-		ev.Kind = k
-		return r.lifecycle(&root, &ev.Lifecycle)
-	case KindClosed:
-		// Void: the member's pointer slot is not read.
-		ev.Kind = k
-		return nil
-	default:
-		return invalid("union", "unknown union member %d", uint16(k))
-	}
+	ev.TimestampNs = int64(le.Uint64(d[eventTimestampNs:]))
+	ev.Seq = le.Uint64(d[eventSeq:])
+	ev.DroppedTotal = le.Uint64(d[eventDroppedTotal:])
+	return r.member(&root, Kind(le.Uint16(d[eventWhich:])), ev)
 }
 
 // PeekEvent validates frame exactly as DecodeEvent does and returns what
@@ -232,60 +142,6 @@ func PeekEvent(frame []byte) (emitterID [16]byte, seq uint64, kind Kind, err err
 	var ev Event
 	err = DecodeEvent(frame, &ev)
 	return ev.EmitterID, ev.Seq, ev.Kind, err
-}
-
-func (r *decReader) inference(parent *decStruct, v *Inference) error {
-	s, err := r.structPtr(parent, decEventMember)
-	if err != nil {
-		return err
-	}
-	var pad [decInfDataBytes]byte
-	d := decInfFields(s.data, &pad)
-	v.AccountID = decLE.Uint64(d[decInfAccountID:])
-	v.RequestTimeUs = decLE.Uint64(d[decInfRequestTime:])
-	v.InferenceTimeUs = decLE.Uint64(d[decInfInferenceTime:])
-	v.QueuingTimeUs = decLE.Uint64(d[decInfQueuingTime:])
-	v.TimeToFirstTokenUs = decLE.Uint64(d[decInfTTFT:])
-	v.Neurons = math.Float64frombits(decLE.Uint64(d[decInfNeurons:]))
-	v.ErrorCode = decLE.Uint32(d[decInfErrorCode:])
-	v.HTTPStatus = decLE.Uint16(d[decInfHTTPStatus:])
-	v.ColoID = decLE.Uint32(d[decInfColoID:])
-	v.SourceColoID = decLE.Uint32(d[decInfSourceColoID:])
-	v.LocalQueueSize = decLE.Uint32(d[decInfLocalQueueSize:])
-	v.RequestSource = RequestSource(decLE.Uint16(d[decInfRequestSource:]))
-	flags := d[decInfFlagsByte]
-	v.Streamed = flags&(1<<decInfStreamedBit) != 0
-	v.Beta = flags&(1<<decInfBetaBit) != 0
-	v.ExternalEndpoint = flags&(1<<decInfExternalBit) != 0
-	v.QueuedInColo = flags&(1<<decInfQueuedInColoBit) != 0
-	v.UnixSocket = flags&(1<<decInfUnixSocketBit) != 0
-	v.InputTokens = decLE.Uint32(d[decInfInputTokens:])
-	v.OutputTokens = decLE.Uint32(d[decInfOutputTokens:])
-	if v.ModelID, err = r.text(&s, decInfModelID); err != nil {
-		return err
-	}
-	if v.ModelContainerID, err = r.text(&s, decInfModelContainerID); err != nil {
-		return err
-	}
-	v.Backend, err = r.text(&s, decInfBackend)
-	return err
-}
-
-func (r *decReader) lifecycle(parent *decStruct, v *Lifecycle) error {
-	s, err := r.structPtr(parent, decEventMember)
-	if err != nil {
-		return err
-	}
-	var pad [decLcDataBytes]byte
-	d := decLcFields(s.data, &pad)
-	v.BeginTs = int64(decLE.Uint64(d[decLcBeginTs:]))
-	v.EndTs = int64(decLE.Uint64(d[decLcEndTs:]))
-	v.EventType = LifecycleType(decLE.Uint16(d[decLcEventType:]))
-	if v.ModelID, err = r.text(&s, decLcModelID); err != nil {
-		return err
-	}
-	v.Hostname, err = r.text(&s, decLcHostname)
-	return err
 }
 
 func decID(dst *[16]byte, b []byte, reason string) error {
@@ -307,8 +163,8 @@ func decIDError(reason string, n int) error {
 // decOpen checks the frame's segment table against its length.
 func decOpen(frame []byte) (decReader, error) {
 	// One segment is by far the common case: skip the general walk.
-	if len(frame) >= 8 && decLE.Uint32(frame) == 0 {
-		if n := 8 + 8*uint64(decLE.Uint32(frame[4:])); n != uint64(len(frame)) || n == 8 {
+	if len(frame) >= 8 && le.Uint32(frame) == 0 {
+		if n := 8 + 8*uint64(le.Uint32(frame[4:])); n != uint64(len(frame)) || n == 8 {
 			return decReader{}, decFrameSizeError(frame)
 		}
 		return decReader{frame: frame, nseg: 1, hdr: 8, seg0: decSpan{8, len(frame)}}, nil
@@ -317,7 +173,7 @@ func decOpen(frame []byte) (decReader, error) {
 		return decReader{}, err
 	}
 	hs, _ := HeaderSize(frame) // FrameSize already checked it
-	r := decReader{frame: frame, nseg: int(decLE.Uint32(frame)) + 1, hdr: hs}
+	r := decReader{frame: frame, nseg: int(le.Uint32(frame)) + 1, hdr: hs}
 	r.seg0, _ = r.segment(0)
 	return r, nil
 }
@@ -346,9 +202,9 @@ func (r *decReader) segment(id uint32) (decSpan, bool) {
 	}
 	lo := r.hdr
 	for i := 0; i < int(id); i++ {
-		lo += 8 * int(decLE.Uint32(r.frame[4+4*i:]))
+		lo += 8 * int(le.Uint32(r.frame[4+4*i:]))
 	}
-	return decSpan{lo, lo + 8*int(decLE.Uint32(r.frame[4+4*int(id):]))}, true
+	return decSpan{lo, lo + 8*int(le.Uint32(r.frame[4+4*int(id):]))}, true
 }
 
 // far replaces a far pointer by the pointer in its landing pad, with the
@@ -356,50 +212,50 @@ func (r *decReader) segment(id uint32) (decSpan, bool) {
 // spec and in go-capnp, a double-far landing pad is a far pointer to the
 // content and a tag word with offset 0, and the content starts where the
 // far pointer says.
-func (r *decReader) far(raw uint64) (uint64, decSpan, int, error) {
-	padSeg, ok := r.segment(uint32(raw >> 32))
+func (r *decReader) far(p pointer) (pointer, decSpan, int, error) {
+	padSeg, ok := r.segment(p.farSegment())
 	if !ok {
-		return 0, decSpan{}, 0, invalid(ReasonPointer, "far pointer to segment %d of %d", raw>>32, r.nseg)
+		return 0, decSpan{}, 0, invalid(ReasonPointer, "far pointer to segment %d of %d", p.farSegment(), r.nseg)
 	}
 	// Word offsets reach 2^32 bytes: compute in 64 bits whatever int is.
-	padOff := int64(uint32(raw)>>3) * 8
+	padOff := p.farPad() * 8
 	padLen := int64(8)
-	if raw&4 != 0 {
+	if p.farDouble() {
 		padLen = 16
 	}
 	if padOff+padLen > int64(padSeg.hi-padSeg.lo) {
 		return 0, decSpan{}, 0, invalid(ReasonBounds, "far pointer landing pad outside its segment")
 	}
 	pad := padSeg.lo + int(padOff)
-	if raw&4 == 0 {
-		land := decLE.Uint64(r.frame[pad:])
-		if land&3 == decKindFar {
+	if !p.farDouble() {
+		land := readPointer(r.frame[pad:])
+		if land.kind() == ptrFar {
 			return 0, decSpan{}, 0, invalid(ReasonPointer, "far pointer landing pad is a far pointer")
 		}
 		return land, padSeg, pad + 8, nil
 	}
-	far := decLE.Uint64(r.frame[pad:])
-	tag := decLE.Uint64(r.frame[pad+8:])
-	if far&7 != decKindFar {
+	far := readPointer(r.frame[pad:])
+	tag := readPointer(r.frame[pad+8:])
+	if far.kind() != ptrFar || far.farDouble() {
 		return 0, decSpan{}, 0, invalid(ReasonPointer, "double-far landing pad does not start with a far pointer")
 	}
-	if k := tag & 3; (k != decKindStruct && k != decKindList) || uint32(tag)>>2 != 0 {
+	if k := tag.kind(); (k != ptrStruct && k != ptrList) || tag.offset() != 0 {
 		return 0, decSpan{}, 0, invalid(ReasonPointer, "double-far tag is not a struct or list with offset 0")
 	}
-	target, ok := r.segment(uint32(far >> 32))
+	target, ok := r.segment(far.farSegment())
 	if !ok {
-		return 0, decSpan{}, 0, invalid(ReasonPointer, "far pointer to segment %d of %d", far>>32, r.nseg)
+		return 0, decSpan{}, 0, invalid(ReasonPointer, "far pointer to segment %d of %d", far.farSegment(), r.nseg)
 	}
 	// The tag with the content's word offset in its offset field, counted
 	// from the start of the content's segment.
-	return tag&^0xfffffffc | uint64(uint32(far&^3)>>1), target, target.lo, nil
+	return tag.withOffset(far.farPad()), target, target.lo, nil
 }
 
 // decTarget resolves the signed word offset of a near pointer against base
 // and returns it if size bytes from there lie inside seg, or -1.
-func decTarget(raw uint64, seg decSpan, base, size int) int {
+func decTarget(p pointer, seg decSpan, base, size int) int {
 	// Offsets reach ±2^32 bytes: compute in 64 bits whatever int is.
-	addr := int64(base) + 8*int64(int32(uint32(raw))>>2)
+	addr := int64(base) + 8*p.offset()
 	if addr < int64(seg.lo) || addr > int64(seg.hi) || int64(size) > int64(seg.hi)-addr {
 		return -1
 	}
@@ -422,24 +278,24 @@ func (r *decReader) structPtr(parent *decStruct, i int) (decStruct, error) {
 	if i >= parent.nptr {
 		return decStruct{}, nil
 	}
-	seg, p := parent.seg, parent.ptrs+8*i
-	raw := decLE.Uint64(r.frame[p:])
-	base := p + 8
-	if raw&3 == decKindFar {
+	seg, at := parent.seg, parent.ptrs+8*i
+	p := readPointer(r.frame[at:])
+	base := at + 8
+	if p.kind() == ptrFar {
 		var err error
-		if raw, seg, base, err = r.far(raw); err != nil {
+		if p, seg, base, err = r.far(p); err != nil {
 			return decStruct{}, err
 		}
 	}
-	if raw&3 != decKindStruct {
-		return decStruct{}, decKindError(raw, "a struct")
+	if p.kind() != ptrStruct {
+		return decStruct{}, decKindError(p, "a struct")
 	}
-	if raw == 0 {
+	if p == 0 {
 		return decStruct{}, nil
 	}
-	dataLen := 8 * int(uint16(raw>>32))
-	nptr := int(uint16(raw >> 48))
-	addr := decTarget(raw, seg, base, dataLen+8*nptr)
+	dataLen := 8 * p.dataWords()
+	nptr := p.ptrWords()
+	addr := decTarget(p, seg, base, dataLen+8*nptr)
 	if addr < 0 {
 		return decStruct{}, decBoundsError()
 	}
@@ -458,23 +314,23 @@ func (r *decReader) bytesPtr(parent *decStruct, i int) ([]byte, error) {
 	if i >= parent.nptr {
 		return nil, nil
 	}
-	seg, p := parent.seg, parent.ptrs+8*i
-	raw := decLE.Uint64(r.frame[p:])
-	base := p + 8
-	if raw&3 == decKindFar {
+	seg, at := parent.seg, parent.ptrs+8*i
+	p := readPointer(r.frame[at:])
+	base := at + 8
+	if p.kind() == ptrFar {
 		var err error
-		if raw, seg, base, err = r.far(raw); err != nil {
+		if p, seg, base, err = r.far(p); err != nil {
 			return nil, err
 		}
 	}
-	if raw == 0 {
+	if p == 0 {
 		return nil, nil
 	}
-	if raw&(3|7<<32) != decKindList|decByteList<<32 {
-		return nil, decListError(raw)
+	if !p.isByteList() {
+		return nil, decListError(p)
 	}
-	n := int(raw >> 35)
-	addr := decTarget(raw, seg, base, n)
+	n := p.listLen()
+	addr := decTarget(p, seg, base, n)
 	if addr < 0 {
 		return nil, decBoundsError()
 	}
@@ -489,23 +345,23 @@ func (r *decReader) text(parent *decStruct, i int) (string, error) {
 	if i >= parent.nptr {
 		return "", nil
 	}
-	seg, p := parent.seg, parent.ptrs+8*i
-	raw := decLE.Uint64(r.frame[p:])
-	base := p + 8
-	if raw&3 == decKindFar {
+	seg, at := parent.seg, parent.ptrs+8*i
+	p := readPointer(r.frame[at:])
+	base := at + 8
+	if p.kind() == ptrFar {
 		var err error
-		if raw, seg, base, err = r.far(raw); err != nil {
+		if p, seg, base, err = r.far(p); err != nil {
 			return "", err
 		}
 	}
-	if raw == 0 {
+	if p == 0 {
 		return "", nil
 	}
-	if raw&(3|7<<32) != decKindList|decByteList<<32 {
-		return "", decListError(raw)
+	if !p.isByteList() {
+		return "", decListError(p)
 	}
-	n := int(raw >> 35)
-	addr := decTarget(raw, seg, base, n)
+	n := p.listLen()
+	addr := decTarget(p, seg, base, n)
 	if addr < 0 {
 		return "", decBoundsError()
 	}
@@ -526,16 +382,16 @@ func (r *decReader) text(parent *decStruct, i int) (string, error) {
 // small enough to inline and never build an error they do not return.
 
 //go:noinline
-func decKindError(raw uint64, want string) error {
-	return invalid(ReasonPointer, "pointer of kind %d where %s belongs", raw&3, want)
+func decKindError(p pointer, want string) error {
+	return invalid(ReasonPointer, "pointer of kind %d where %s belongs", p.kind(), want)
 }
 
 //go:noinline
-func decListError(raw uint64) error {
-	if raw&3 != decKindList {
-		return decKindError(raw, "Data or Text")
+func decListError(p pointer) error {
+	if p.kind() != ptrList {
+		return decKindError(p, "Data or Text")
 	}
-	return invalid(ReasonList, "element size code %d where bytes belong", (raw>>32)&7)
+	return invalid(ReasonList, "element size code %d where bytes belong", p.elemSize())
 }
 
 //go:noinline
