@@ -18,7 +18,9 @@ import (
 func BenchmarkApplyRecords(b *testing.B) {
 	const perRecord = 4096
 	now := time.Now()
-	c, err := Open(Config{Listen: "127.0.0.1:0", DataDir: b.TempDir(), OutDir: b.TempDir(), Now: func() time.Time { return now }}, nil, nil)
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.OutDir, cfg.Now = "127.0.0.1:0", b.TempDir(), b.TempDir(), func() time.Time { return now }
+	c, err := Open(cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,7 +64,8 @@ func BenchmarkCheckpoint(b *testing.B) {
 			if err := os.WriteFile(filepath.Join(data, checkpointName(1)), finishCheckpoint(enc), 0o644); err != nil {
 				b.Fatal(err)
 			}
-			cfg := Config{Listen: "127.0.0.1:0", DataDir: data, OutDir: b.TempDir(), MaxGroups: 2 * groups}
+			cfg := DefaultConfig()
+			cfg.Listen, cfg.DataDir, cfg.OutDir, cfg.MaxGroups = "127.0.0.1:0", data, b.TempDir(), 2*groups
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				c, err := Open(cfg, nil, nil)

@@ -308,7 +308,9 @@ func TestDecodeCheckpointDamage(t *testing.T) {
 
 // validCheckpoint encodes a small checkpoint with a ledger and a window.
 func validCheckpoint(t testing.TB) []byte {
-	c, err := Open(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), OutDir: t.TempDir(), Now: func() time.Time { return testBase }},
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.OutDir, cfg.Now = "127.0.0.1:0", t.TempDir(), t.TempDir(), func() time.Time { return testBase }
+	c, err := Open(cfg,
 		nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -90,7 +90,9 @@ func Open(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Collector, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}

@@ -25,10 +25,10 @@ func (c *fakeClock) now() time.Time   { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) set(t time.Time)  { c.ns.Store(t.UnixNano()) }
 func newClock(t time.Time) *fakeClock { c := &fakeClock{}; c.set(t); return c }
 func testConfig(t *testing.T) Config {
-	return Config{
-		Listen: "127.0.0.1:0", DataDir: t.TempDir(), OutDir: t.TempDir(),
-		FlushInterval: time.Hour, // flushes happen when the test asks
-	}
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.OutDir = "127.0.0.1:0", t.TempDir(), t.TempDir()
+	cfg.FlushInterval = time.Hour // flushes happen when the test asks
+	return cfg
 }
 
 type harness struct {

@@ -73,57 +73,33 @@ const (
 	DefaultMaxConns        = 1024
 )
 
-// withDefaults returns c with zero optional fields set to their defaults.
-func (c Config) withDefaults() Config {
-	set := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
+// DefaultConfig returns the defaults documented in cmd/collector --help,
+// without the fields that have none (Listen, DataDir, OutDir). A field's
+// zero value means zero, not "the default": start from this, as the
+// forwarder's Config does, so that --allowed-lateness 0 means no lateness.
+func DefaultConfig() Config {
+	return Config{
+		Window:                  DefaultWindow,
+		AllowedLateness:         DefaultAllowedLateness,
+		FlushInterval:           DefaultFlushInterval,
+		MaxGroups:               DefaultMaxGroups,
+		MaxModels:               DefaultMaxModels,
+		MaxWindows:              DefaultMaxWindows,
+		MaxTotalGroups:          DefaultMaxTotalGroups,
+		MaxEmitters:             DefaultMaxEmitters,
+		MaxEmittersPerForwarder: DefaultMaxPerForwarder,
+		MaxBodyBytes:            DefaultMaxBodyBytes,
+		DedupeTTL:               DefaultDedupeTTL,
+		QueueSize:               DefaultQueueSize,
+		MaxInflight:             DefaultMaxInflight,
+		MaxConns:                DefaultMaxConns,
 	}
-	set(&c.Window, DefaultWindow)
-	set(&c.FlushInterval, DefaultFlushInterval)
-	set(&c.DedupeTTL, DefaultDedupeTTL)
-	if c.AllowedLateness == 0 {
-		c.AllowedLateness = DefaultAllowedLateness
-	}
-	if c.MaxGroups == 0 {
-		c.MaxGroups = DefaultMaxGroups
-	}
-	if c.MaxModels == 0 {
-		c.MaxModels = DefaultMaxModels
-	}
-	setInt := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	setInt(&c.MaxWindows, DefaultMaxWindows)
-	setInt(&c.MaxTotalGroups, DefaultMaxTotalGroups)
-	setInt(&c.MaxEmitters, DefaultMaxEmitters)
-	setInt(&c.MaxEmittersPerForwarder, DefaultMaxPerForwarder)
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.QueueSize == 0 {
-		c.QueueSize = DefaultQueueSize
-	}
-	if c.MaxInflight == 0 {
-		c.MaxInflight = DefaultMaxInflight
-	}
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	return c
 }
 
-// Validate reports the first configuration error, after defaults apply. It
+// Validate reports the first configuration error. It
 // enforces the security default: a bearer token is required unless the
 // listener is loopback-only or InsecureNoAuth is set.
 func (c Config) Validate() error {
-	c = c.withDefaults()
 	switch {
 	case c.DataDir == "":
 		return errors.New("--data is required")
@@ -137,8 +113,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--window %v exceeds 24h", c.Window)
 	case c.AllowedLateness < 0:
 		return fmt.Errorf("--allowed-lateness %v is negative", c.AllowedLateness)
-	case c.FlushInterval < 0:
-		return fmt.Errorf("--flush-interval %v is negative", c.FlushInterval)
+	case c.FlushInterval <= 0:
+		return fmt.Errorf("--flush-interval %v must be positive", c.FlushInterval)
 	case c.MaxGroups < 1:
 		return fmt.Errorf("--max-groups %d must be positive", c.MaxGroups)
 	case c.MaxModels < 1:
@@ -151,8 +127,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-emitters %d and --max-emitters-per-forwarder %d must be positive", c.MaxEmitters, c.MaxEmittersPerForwarder)
 	case c.MaxBodyBytes < 1024:
 		return fmt.Errorf("--max-body-bytes %d is below 1024", c.MaxBodyBytes)
-	case c.DedupeTTL < 0:
-		return fmt.Errorf("--dedupe-ttl %v is negative", c.DedupeTTL)
+	case c.DedupeTTL <= 0:
+		return fmt.Errorf("--dedupe-ttl %v must be positive", c.DedupeTTL)
 	case c.QueueSize < 1 || c.MaxInflight < 1:
 		return errors.New("queue size and in-flight limit must be positive")
 	case c.MaxConns < 1:

@@ -1,13 +1,15 @@
 package collector
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestConfigValidate(t *testing.T) {
-	base := Config{Listen: "127.0.0.1:9000", DataDir: "d", OutDir: "o"}
+	base := DefaultConfig()
+	base.Listen, base.DataDir, base.OutDir = "127.0.0.1:9000", "d", "o"
 	cases := []struct {
 		name    string
 		mod     func(c *Config)
@@ -42,5 +44,32 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("got error %v; want one mentioning %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestZeroMeansZero: a zero field is zero, not its default, so that
+// --allowed-lateness 0 means windows are written as soon as they end.
+func TestZeroMeansZero(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.OutDir = "127.0.0.1:0", t.TempDir(), t.TempDir()
+	cfg.AllowedLateness = 0
+	c, err := Open(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown(context.Background())
+	if c.cfg.AllowedLateness != 0 {
+		t.Fatalf("unexpected lateness; got %v; want 0", c.cfg.AllowedLateness)
+	}
+	for name, mod := range map[string]func(*Config){
+		"flush interval": func(c *Config) { c.FlushInterval = 0 },
+		"dedupe ttl":     func(c *Config) { c.DedupeTTL = 0 },
+		"queue size":     func(c *Config) { c.QueueSize = 0 },
+	} {
+		bad := cfg
+		mod(&bad)
+		if bad.Validate() == nil {
+			t.Errorf("%s 0 accepted", name)
+		}
 	}
 }

@@ -27,7 +27,8 @@ import (
 func BenchmarkIngestHTTP(b *testing.B) {
 	const posters, perBatch, late = 4, 4096, 0.01
 	now := time.Now()
-	cfg := Config{Listen: "127.0.0.1:0", DataDir: b.TempDir(), OutDir: b.TempDir(), FlushInterval: 100 * time.Millisecond}
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.OutDir, cfg.FlushInterval = "127.0.0.1:0", b.TempDir(), b.TempDir(), 100*time.Millisecond
 	c, err := Open(cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)

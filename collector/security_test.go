@@ -55,7 +55,8 @@ func TestLoopbackOnly(t *testing.T) {
 }
 
 func TestConfigTLSAndAuthPolicy(t *testing.T) {
-	base := Config{Listen: "127.0.0.1:9000", DataDir: "d", OutDir: "o"}
+	base := DefaultConfig()
+	base.Listen, base.DataDir, base.OutDir = "127.0.0.1:9000", "d", "o"
 	cases := []struct {
 		name    string
 		mod     func(c *Config)

@@ -88,7 +88,7 @@ func parseFlags(args []string) (*options, error) {
 		fmt.Fprint(os.Stdout, usage)
 		fs.PrintDefaults()
 	}
-	o := &options{}
+	o := &options{cfg: collector.DefaultConfig()}
 	c := &o.cfg
 	fs.StringVar(&c.Listen, "listen", "", "HOST:PORT to take batches on (required)")
 	fs.StringVar(&c.DataDir, "data", "", "folder for the write-ahead log and state (required)")

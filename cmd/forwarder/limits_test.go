@@ -32,8 +32,9 @@ type plainCollector struct {
 func startPlainCollector(t *testing.T, token string) *plainCollector {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	c, err := readoutcollector.Open(readoutcollector.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), OutDir: t.TempDir(),
-		Token: token}, zap.NewNop(), reg)
+	cfg := readoutcollector.DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.OutDir, cfg.Token = "127.0.0.1:0", t.TempDir(), t.TempDir(), token
+	c, err := readoutcollector.Open(cfg, zap.NewNop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,8 +42,10 @@ func startTLSCollector(t *testing.T, certFile, keyFile, token string) *tlsCollec
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()
-	c, err := readoutcollector.Open(readoutcollector.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), OutDir: t.TempDir(),
-		Token: token, TLSCert: certFile, TLSKey: keyFile}, zap.New(core), reg)
+	cfg := readoutcollector.DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.OutDir = "127.0.0.1:0", t.TempDir(), t.TempDir()
+	cfg.Token, cfg.TLSCert, cfg.TLSKey = token, certFile, keyFile
+	c, err := readoutcollector.Open(cfg, zap.New(core), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
