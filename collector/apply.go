@@ -26,13 +26,13 @@ const maxFuture = 10 * time.Minute
 // live says whether to count metrics: replayed events were counted by the
 // process that first accepted them.
 func (c *Collector) applyRecord(lsn uint64, payload []byte, live bool) {
-	h := &c.hdr
+	h := &c.scratch.hdr
 	frames, err := parseRecordPayload(payload, h)
 	if err != nil {
 		c.log.Error("skipping malformed wal record", zap.Uint64("lsn", lsn), zap.Error(err))
 		return
 	}
-	ledgerToo := lsn > c.ckptLSN
+	ledgerToo := lsn > c.fl.ckptLSN
 	arr := ledger.Arrival{Forwarder: h.forwarderID, WallNs: h.arrivalNs, IngestNs: h.ingestNs}
 	c.lastIngest = max(c.lastIngest, h.ingestNs)
 	if ledgerToo {
@@ -45,7 +45,7 @@ func (c *Collector) applyRecord(lsn uint64, payload []byte, live bool) {
 			c.m.duplicates.Add(float64(d.n))
 		}
 	}
-	ev := &c.ev
+	ev := &c.scratch.ev
 	var t applyTally
 	err = wire.Frames(frames, wire.MaxMessageSize, func(frame []byte) error {
 		if err := decodeEvent(frame, ev); err != nil {
@@ -191,9 +191,9 @@ func (c *Collector) uncommittedWindows() int {
 			n++
 		}
 	}
-	count(c.unflushed)
-	if c.flushing != nil {
-		count(c.flushing.ws)
+	count(c.fl.unflushed)
+	if c.fl.flushing != nil {
+		count(c.fl.flushing.ws)
 	}
 	return n
 }

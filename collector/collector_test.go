@@ -152,11 +152,11 @@ func TestConcurrentPosts(t *testing.T) {
 	// behind it, so the test shows they share the next fsync (whatever
 	// the machine's timing would otherwise do).
 	var once sync.Once
-	c.hook = func(p string) {
+	c.faults.hook = func(p string) {
 		if p == CrashAfterWALAppend {
 			once.Do(func() {
 				deadline := time.Now().Add(10 * time.Second)
-				for len(c.queue) < 4 && time.Now().Before(deadline) {
+				for len(c.intake.queue) < 4 && time.Now().Before(deadline) {
 					time.Sleep(time.Millisecond)
 				}
 			})

@@ -23,14 +23,14 @@ const (
 const pointFlushStart = "flush-start"
 
 func (c *Collector) crash(point string) {
-	if c.hook != nil {
-		c.hook(point)
+	if c.faults.hook != nil {
+		c.faults.hook(point)
 	}
 	if c.cfg.CrashPoint != point {
 		return
 	}
-	c.crashHits++
-	if c.crashHits < c.cfg.CrashAfter {
+	c.faults.crashHits++
+	if c.faults.crashHits < c.cfg.CrashAfter {
 		return
 	}
 	c.log.Warn("fault injection: killing the process")

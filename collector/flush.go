@@ -82,7 +82,7 @@ type flushResult struct {
 // the loop. A flush that fails is logged and retried by the flusher's
 // result (finishFlush); nothing here can fail.
 func (c *Collector) startTimedFlush() {
-	if time.Since(c.lastEncodeAt) >= checkpointCostFactor*c.lastEncode {
+	if time.Since(c.fl.lastEncodeAt) >= checkpointCostFactor*c.fl.lastEncode {
 		c.startCheckpoint(false, false)
 	}
 }
@@ -90,7 +90,7 @@ func (c *Collector) startTimedFlush() {
 // startCheckpoint is startTimedFlush without the pacing; force commits a
 // checkpoint even when nothing changed since the last one.
 func (c *Collector) startCheckpoint(all, force bool) bool {
-	if c.flushing != nil {
+	if c.fl.flushing != nil {
 		return false
 	}
 	now := c.cfg.Now()
@@ -101,12 +101,12 @@ func (c *Collector) startCheckpoint(all, force bool) bool {
 	if expired > 0 {
 		c.m.emittersExpired.Add(float64(expired))
 		c.log.Info("forgot silent emitters", zap.Int("emitters", expired), zap.Duration("dedupe_ttl", c.cfg.DedupeTTL))
-		c.ledgerExpired = true
+		c.fl.ledgerExpired = true
 	}
 	ws := c.takeClosable(now.UnixNano(), all)
-	changed := c.applied > c.ckptLSN || c.ledgerExpired
-	due := all || c.ledgerExpired || now.Sub(c.lastCkpt) >= checkpointEvery ||
-		c.wal.BytesFrom(c.snapSegment) >= checkpointWALBytes
+	changed := c.applied > c.fl.ckptLSN || c.fl.ledgerExpired
+	due := all || c.fl.ledgerExpired || now.Sub(c.fl.lastCkpt) >= checkpointEvery ||
+		c.wal.BytesFrom(c.fl.snapSegment) >= checkpointWALBytes
 	if len(ws) == 0 && !force && !(changed && due) {
 		return false
 	}
@@ -116,20 +116,20 @@ func (c *Collector) startCheckpoint(all, force bool) bool {
 		// the older records of this segment could now cut newer ones.
 		c.log.Warn("cannot start a wal segment for the checkpoint", zap.Error(err))
 	}
-	seq := c.flushSeq + 1
+	seq := c.fl.flushSeq + 1
 	t0 := time.Now()
-	c.lastEncodeAt = t0
+	c.fl.lastEncodeAt = t0
 	// The ledger and windows belong to the loop: encode them here, at
 	// exactly the applied LSN the checkpoint names.
-	b := appendCheckpointBody(c.snapBuf[:0], seq, c.applied, seg, ingestNow, c.ledger, c.agg.Closable(0, 0, true))
-	c.snapBuf = nil
-	c.lastEncode = time.Since(t0)
-	c.ckm.encodeSeconds.Observe(c.lastEncode.Seconds())
+	b := appendCheckpointBody(c.fl.snapBuf[:0], seq, c.applied, seg, ingestNow, c.ledger, c.agg.Closable(0, 0, true))
+	c.fl.snapBuf = nil
+	c.fl.lastEncode = time.Since(t0)
+	c.fl.ckm.encodeSeconds.Observe(c.fl.lastEncode.Seconds())
 	job := &flushJob{seq: seq, ws: ws, audit: c.ledger.AuditRows(), ckpt: b, applied: c.applied,
-		walSegment: seg, now: now, garbage: c.garbage, expired: c.ledgerExpired}
-	c.garbage = nil
-	c.flushing = job
-	go func() { c.flushDone <- c.writeFlush(job) }()
+		walSegment: seg, now: now, garbage: c.fl.garbage, expired: c.fl.ledgerExpired}
+	c.fl.garbage = nil
+	c.fl.flushing = job
+	go func() { c.fl.flushDone <- c.writeFlush(job) }()
 	return true
 }
 
@@ -143,7 +143,7 @@ func (c *Collector) takeClosable(now int64, all bool) []*window.Window {
 	if !all {
 		ws = limitPartitions(ws, maxFlushPartitions)
 	}
-	for _, u := range c.unflushed {
+	for _, u := range c.fl.unflushed {
 		if w := c.agg.Get(u.Start); w != nil && !contains(ws, w) {
 			ws = append(ws, w)
 		}
@@ -151,8 +151,8 @@ func (c *Collector) takeClosable(now int64, all bool) []*window.Window {
 	for _, w := range ws {
 		c.agg.Remove(w)
 	}
-	ws = append(c.unflushed, ws...)
-	c.unflushed = nil
+	ws = append(c.fl.unflushed, ws...)
+	c.fl.unflushed = nil
 	return ws
 }
 
@@ -197,13 +197,13 @@ func contains(ws []*window.Window, w *window.Window) bool {
 // windows stay in memory and are retried by the next flush.
 func (c *Collector) finishFlush(res flushResult) error {
 	job := res.job
-	c.flushing = nil
+	c.fl.flushing = nil
 	if cap(job.ckpt) <= maxSnapBuf {
-		c.snapBuf = job.ckpt[:0]
+		c.fl.snapBuf = job.ckpt[:0]
 	}
 	if res.err != nil {
-		c.garbage = append(c.garbage, res.garbage...)
-		c.unflushed = append(c.unflushed, job.ws...)
+		c.fl.garbage = append(c.fl.garbage, res.garbage...)
+		c.fl.unflushed = append(c.fl.unflushed, job.ws...)
 		c.m.flushErrors.Inc()
 		if c.logLimit.allow("flush", time.Now()) {
 			c.log.Error("flush failed; windows stay in memory and are retried", zap.Error(res.err))
@@ -214,20 +214,20 @@ func (c *Collector) finishFlush(res flushResult) error {
 	// The WAL must keep every record above the older of the two
 	// checkpoints kept; with no older one, above the new one.
 	through := job.applied
-	if c.snapshotted {
-		through = c.ckptLSN
+	if c.fl.snapshotted {
+		through = c.fl.ckptLSN
 	}
-	c.prevLSN = through
-	c.flushSeq, c.ckptLSN, c.lastCkpt, c.snapSegment = job.seq, job.applied, job.now, job.walSegment
-	c.snapshotted = true
+	c.fl.prevLSN = through
+	c.fl.flushSeq, c.fl.ckptLSN, c.fl.lastCkpt, c.fl.snapSegment = job.seq, job.applied, job.now, job.walSegment
+	c.fl.snapshotted = true
 	if job.expired {
 		// Expiry happens only while no flush is in flight, so this
 		// checkpoint holds every expiry so far.
-		c.ledgerExpired = false
+		c.fl.ledgerExpired = false
 	}
 	c.m.checkpoints.Inc()
 	c.m.filesWritten.Add(float64(len(res.written)))
-	c.ckm.bytes.Set(float64(len(job.ckpt)))
+	c.fl.ckm.bytes.Set(float64(len(job.ckpt)))
 	if _, err := c.wal.RemoveThrough(through); err != nil {
 		// Harmless for correctness: the checkpoint names the first
 		// segment to read, older ones are never replayed.
@@ -247,15 +247,15 @@ const maxSnapBuf = 256 << 20
 // and the WAL ends empty.
 func (c *Collector) flushSync(all bool) error {
 	var err error
-	if c.flushing != nil {
-		err = c.finishFlush(<-c.flushDone)
+	if c.fl.flushing != nil {
+		err = c.finishFlush(<-c.fl.flushDone)
 	}
 	if c.startCheckpoint(all, false) {
-		err = c.finishFlush(<-c.flushDone)
+		err = c.finishFlush(<-c.fl.flushDone)
 	}
-	if err == nil && all && c.wal.LastLSN() > c.prevLSN {
+	if err == nil && all && c.wal.LastLSN() > c.fl.prevLSN {
 		if c.startCheckpoint(true, true) {
-			err = c.finishFlush(<-c.flushDone)
+			err = c.finishFlush(<-c.fl.flushDone)
 		}
 	}
 	return err
@@ -296,7 +296,7 @@ func (c *Collector) writeFlush(job *flushJob) flushResult {
 		}
 		c.log.Warn("checkpoint reported an error but is on disk; treating it as committed", zap.Error(err))
 	}
-	c.ckm.writeSeconds.Observe(time.Since(t0).Seconds())
+	c.fl.ckm.writeSeconds.Observe(time.Since(t0).Seconds())
 	c.crash(CrashAfterCheckpoint)
 	if err := pruneCheckpoints(c.cfg.DataDir); err != nil {
 		// Harmless: older checkpoints are never read while two newer exist.

@@ -37,7 +37,7 @@ func TestIngestDuringFlush(t *testing.T) {
 			if err != nil {
 				t.Fatalf("open: %v", err)
 			}
-			c.hook = func(p string) {
+			c.faults.hook = func(p string) {
 				if p == point {
 					once.Do(func() {
 						close(entered)

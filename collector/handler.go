@@ -78,8 +78,8 @@ func (c *Collector) serveBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	select {
-	case c.inflight <- struct{}{}:
-		defer func() { <-c.inflight }()
+	case c.intake.inflight <- struct{}{}:
+		defer func() { <-c.intake.inflight }()
 	default:
 		c.answer(w, http.StatusServiceUnavailable, "too many batches in flight")
 		return
@@ -94,7 +94,7 @@ func (c *Collector) serveBatch(w http.ResponseWriter, r *http.Request) {
 		if herr.reason != "" {
 			c.m.rejected.WithLabelValues(herr.reason).Inc()
 		}
-		if c.rejectLog.allow(time.Now()) {
+		if c.intake.rejectLog.allow(time.Now()) {
 			c.log.Warn("batch rejected (logged at most every 10s)", zap.Int("status", herr.code),
 				zap.String("reason", herr.msg), zap.String("remote", r.RemoteAddr))
 		}

@@ -99,7 +99,7 @@ func TestShedLoad(t *testing.T) {
 	first := make(chan int, 1)
 	go func() { first <- post(t, srv.URL, "", good, false) }()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(c.queue) == 0 && time.Now().Before(deadline) {
+	for len(c.intake.queue) == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if code := post(t, srv.URL, "", good, false); code != http.StatusServiceUnavailable {

@@ -61,19 +61,19 @@ func (c *Collector) loop() {
 	group := make([]*request, 0, maxGroup)
 	for {
 		select {
-		case r := <-c.queue:
+		case r := <-c.intake.queue:
 			group = c.gather(append(group[:0], r))
 			c.commitGroup(group)
 		case <-tick.C:
 			c.startTimedFlush()
-		case res := <-c.flushDone:
+		case res := <-c.fl.flushDone:
 			c.finishFlush(res)
 		case reply := <-c.flushNow:
 			reply <- c.flushSync(false)
 		case <-c.stop:
 			// Handlers can no longer enqueue: take what is queued, then
 			// write every window out.
-			for len(c.queue) > 0 {
+			for len(c.intake.queue) > 0 {
 				group = c.gather(group[:0])
 				c.commitGroup(group)
 			}
@@ -94,7 +94,7 @@ func (c *Collector) Flush() error {
 func (c *Collector) gather(group []*request) []*request {
 	for len(group) < maxGroup {
 		select {
-		case r := <-c.queue:
+		case r := <-c.intake.queue:
 			group = append(group, r)
 		default:
 			return group
@@ -143,8 +143,8 @@ func (c *Collector) commitGroup(group []*request) {
 		c.crash(CrashAfterWALAppend)
 		var next *stagedGroup
 		if time.Since(began) < maxChain {
-			more := c.gather(c.groups[k%2][:0])
-			c.groups[k%2] = more
+			more := c.gather(c.scratch.groups[k%2][:0])
+			c.scratch.groups[k%2] = more
 			if len(more) > 0 {
 				next = c.stage(more, cur.lastLSN, k%2, cur.pending)
 			}
@@ -165,7 +165,7 @@ func (c *Collector) commitGroup(group []*request) {
 // buffers, which alternate between the two groups a chain holds.
 func (c *Collector) stage(group []*request, base uint64, slot int, inflight map[seqKey]struct{}) *stagedGroup {
 	now, ingestNow := c.cfg.Now().UnixNano(), c.ingest.now()
-	pending := c.pending[slot]
+	pending := c.scratch.pending[slot]
 	clear(pending)
 	// Size the buffer for the whole group at once: growing it by doubling
 	// copies every byte again and again.
@@ -173,11 +173,11 @@ func (c *Collector) stage(group []*request, base uint64, slot int, inflight map[
 	for _, r := range group {
 		need += wal.HeaderSize + recordFixed + 20*len(r.events) + len(r.batch.Events)
 	}
-	buf := slices.Grow(c.walBufs[slot][:0], need)
+	buf := slices.Grow(c.scratch.walBufs[slot][:0], need)
 	lsn := base
 	for _, r := range group {
-		frames := c.frames[:0]
-		clear(c.dups)
+		frames := c.scratch.frames[:0]
+		clear(c.scratch.dups)
 		for i := range r.events {
 			ev := &r.events[i]
 			if ev.kind != wire.KindClosed && ev.emitter != ([16]byte{}) {
@@ -187,30 +187,30 @@ func (c *Collector) stage(group []*request, base uint64, slot int, inflight map[
 					_, dup = inflight[k]
 				}
 				if dup || c.ledger.Seen(ev.emitter, ev.seq) {
-					c.dups[ev.emitter]++
+					c.scratch.dups[ev.emitter]++
 					continue
 				}
 				pending[k] = struct{}{}
 			}
 			frames = append(frames, r.frames[i])
 		}
-		c.hdr = recordHeader{forwarderID: r.batch.ForwarderID, batchSeq: r.batch.BatchSeq, arrivalNs: now, ingestNs: ingestNow, dups: c.hdr.dups[:0]}
-		for id, n := range c.dups {
-			c.hdr.dups = append(c.hdr.dups, dupCount{id, n})
+		c.scratch.hdr = recordHeader{forwarderID: r.batch.ForwarderID, batchSeq: r.batch.BatchSeq, arrivalNs: now, ingestNs: ingestNow, dups: c.scratch.hdr.dups[:0]}
+		for id, n := range c.scratch.dups {
+			c.scratch.hdr.dups = append(c.scratch.hdr.dups, dupCount{id, n})
 		}
 		lsn++
 		var at int
 		buf, at = wal.BeginRecord(buf)
-		buf = appendRecordPayload(buf, &c.hdr, frames)
+		buf = appendRecordPayload(buf, &c.scratch.hdr, frames)
 		buf = wal.FinishRecord(buf, at, lsn)
 		clear(frames) // do not keep request bodies alive
-		c.frames = frames[:0]
+		c.scratch.frames = frames[:0]
 	}
 	// Keep scratch buffers for the next group unless a burst made them
 	// huge: the loop should not hold hundreds of MiB while idle.
-	c.walBufs[slot] = buf
+	c.scratch.walBufs[slot] = buf
 	if cap(buf) > maxScratch {
-		c.walBufs[slot] = nil
+		c.scratch.walBufs[slot] = nil
 	}
 	c.m.groupBatches.Observe(float64(len(group)))
 	sg := &stagedGroup{group: group, buf: buf, lastLSN: lsn, pending: pending,

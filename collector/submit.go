@@ -68,16 +68,16 @@ func (c *Collector) Submit(ctx context.Context, b *Batch) (Verdict, error) {
 	if len(req.events) == 0 {
 		return Stored, nil
 	}
-	c.mu.RLock()
-	if c.closed {
-		c.mu.RUnlock()
+	c.intake.mu.RLock()
+	if c.intake.closed {
+		c.intake.mu.RUnlock()
 		return Busy, ErrStopping
 	}
 	select {
-	case c.queue <- req:
-		c.mu.RUnlock()
+	case c.intake.queue <- req:
+		c.intake.mu.RUnlock()
 	default:
-		c.mu.RUnlock()
+		c.intake.mu.RUnlock()
 		return Busy, ErrQueueFull
 	}
 	v := <-req.verdict
