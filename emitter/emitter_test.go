@@ -3,7 +3,9 @@ package emitter
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,9 +110,8 @@ func checkSeqs(t *testing.T, events []wire.Event, want map[uint64]bool, id [16]b
 }
 
 func TestNormalFlowExactAccounting(t *testing.T) {
-	path := socketPath(t)
-	l := listen(t, path, false)
-	e := newEmitter(t, Options{SocketPath: path})
+	l := listenPipe(t, false)
+	e := newEmitter(t, Options{Dial: l.dial})
 	const n = 5000
 	accepted := map[uint64]bool{}
 	dropsBelow := map[uint64]uint64{} // seq -> drops with lower seqs
@@ -276,9 +277,8 @@ func TestBufferFullDrops(t *testing.T) {
 // TestRingFullHolds: a forwarder that stops acknowledging fills the ring;
 // the writer holds, the buffer fills, and Emit drops with reason ring_full.
 func TestRingFullHolds(t *testing.T) {
-	path := socketPath(t)
-	l := listen(t, path, true)
-	e := newEmitter(t, Options{SocketPath: path, BufferSize: 4, ReplayRingSize: 10})
+	l := listenPipe(t, true)
+	e := newEmitter(t, Options{Dial: l.dial, BufferSize: 4, ReplayRingSize: 10})
 	for i := 1; i <= 10; i++ {
 		ev := testEvent(i)
 		if err := e.EmitWait(context.Background(), time.Time{}, &ev); err != nil {
@@ -314,9 +314,8 @@ func TestRingFullHolds(t *testing.T) {
 }
 
 func TestCloseSilentListenerReturnsAtDeadline(t *testing.T) {
-	path := socketPath(t)
-	l := listen(t, path, true)
-	e := newEmitter(t, Options{SocketPath: path})
+	l := listenPipe(t, true)
+	e := newEmitter(t, Options{Dial: l.dial})
 	for i := 1; i <= 50; i++ {
 		ev := testEvent(i)
 		if err := e.EmitWait(context.Background(), time.Time{}, &ev); err != nil {
@@ -361,9 +360,8 @@ func TestCloseWithoutForwarder(t *testing.T) {
 }
 
 func TestEmitAfterClose(t *testing.T) {
-	path := socketPath(t)
-	l := listen(t, path, false)
-	e := newEmitter(t, Options{SocketPath: path})
+	l := listenPipe(t, false)
+	e := newEmitter(t, Options{Dial: l.dial})
 	ev := testEvent(1)
 	e.Emit(&ev)
 	if err := closeCtx(t, e, 5*time.Second); err != nil {
@@ -389,9 +387,8 @@ func TestEmitAfterClose(t *testing.T) {
 }
 
 func TestTooLargeDropped(t *testing.T) {
-	path := socketPath(t)
-	l := listen(t, path, false)
-	e := newEmitter(t, Options{SocketPath: path})
+	l := listenPipe(t, false)
+	e := newEmitter(t, Options{Dial: l.dial})
 	big := testEvent(1)
 	big.ModelID = strings.Repeat("x", wire.DefaultMaxMessageSize)
 	if e.Emit(&big) {
@@ -437,9 +434,8 @@ func TestEmitWaitContext(t *testing.T) {
 }
 
 func TestEmitAtAndLifecycle(t *testing.T) {
-	path := socketPath(t)
-	l := listen(t, path, false)
-	e := newEmitter(t, Options{SocketPath: path, EmitterID: [16]byte{1, 2, 3}})
+	l := listenPipe(t, false)
+	e := newEmitter(t, Options{Dial: l.dial, EmitterID: [16]byte{1, 2, 3}})
 	at := time.Unix(1_700_000_000, 5)
 	ev := testEvent(1)
 	e.EmitAt(at, &ev)
@@ -503,13 +499,48 @@ func TestMissingSocketIsNotAnError(t *testing.T) {
 	}
 }
 
+// TestDialOption: a Dial in Options replaces dialling SocketPath (which here
+// could never be dialled); its failures are counted and retried like a
+// missing socket's, and each call gets a context bounded by the dial
+// timeout.
+func TestDialOption(t *testing.T) {
+	l := listenPipe(t, false)
+	var calls atomic.Int32
+	var unbounded atomic.Bool
+	dial := func(ctx context.Context) (net.Conn, error) {
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > dialTimeout {
+			unbounded.Store(true)
+		}
+		if calls.Add(1) <= 2 {
+			return nil, errRefused
+		}
+		return l.dial(ctx)
+	}
+	e := newEmitter(t, Options{Dial: dial, SocketPath: "/nonexistent/never-dialled.sock"})
+	ev := testEvent(1)
+	if err := e.EmitWait(context.Background(), time.Time{}, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := closeCtx(t, e, 5*time.Second); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if s := e.Stats(); s.ConnectErrors != 2 || s.Sent != 1 || !s.ClosedAcked {
+		t.Fatalf("unexpected stats %+v; want 2 connect errors, 1 sent, the close acknowledged", s)
+	}
+	if events, closed := l.received(); len(events) != 1 || len(closed) != 1 {
+		t.Fatalf("unexpected events %+v and closing messages %+v", events, closed)
+	}
+	if unbounded.Load() {
+		t.Fatalf("Dial got a context without a deadline within %v", dialTimeout)
+	}
+}
+
 // TestIdleWriterWakes alternates idle spells, long enough for the writer to
 // stop lingering and sleep, with single events: each must still be written
 // promptly (a lost wake-up would leave it in the buffer).
 func TestIdleWriterWakes(t *testing.T) {
-	path := socketPath(t)
-	listen(t, path, false)
-	e := newEmitter(t, Options{SocketPath: path})
+	l := listenPipe(t, false)
+	e := newEmitter(t, Options{Dial: l.dial})
 	for i := 1; i <= 40; i++ {
 		time.Sleep(time.Duration(maxIdleTicks+3) * lingerTick)
 		ev := testEvent(i)

@@ -46,9 +46,8 @@ func TestInvalidEventsDroppedInBand(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			path := socketPath(t)
-			l := listen(t, path, false)
-			e := newEmitter(t, Options{SocketPath: path})
+			l := listenPipe(t, false)
+			e := newEmitter(t, Options{Dial: l.dial})
 			good := testEvent(1)
 			if err := e.EmitWait(context.Background(), time.Time{}, &good); err != nil {
 				t.Fatal(err)
@@ -83,9 +82,8 @@ func TestInvalidEventsDroppedInBand(t *testing.T) {
 
 // TestEmitAtZeroTimeIsNow: a zero start means now, not year 1754.
 func TestEmitAtZeroTimeIsNow(t *testing.T) {
-	path := socketPath(t)
-	l := listen(t, path, false)
-	e := newEmitter(t, Options{SocketPath: path})
+	l := listenPipe(t, false)
+	e := newEmitter(t, Options{Dial: l.dial})
 	before := time.Now()
 	ev := testEvent(1)
 	if !e.EmitAt(time.Time{}, &ev) {
@@ -194,9 +192,8 @@ func TestFinishAfterHaltKeepsDeadline(t *testing.T) {
 // TestReplaySkipsAcknowledged: what was acknowledged after the last write
 // on the old connection is released before the replay, not sent again.
 func TestReplaySkipsAcknowledged(t *testing.T) {
-	path := socketPath(t)
-	l := listen(t, path, false)
-	e, w := bareWriter(t, Options{SocketPath: path, ReconnectInterval: time.Hour})
+	l := listenPipe(t, false)
+	e, w := bareWriter(t, Options{Dial: l.dial, ReconnectInterval: time.Hour})
 	fillRing(w, 1, 10)
 	e.acked.Store(6)
 	w.connect(time.Time{})
@@ -275,10 +272,9 @@ func TestReconnectAtOnceAfterIdleHangUp(t *testing.T) {
 // written events still unacknowledged, they are logged with their count
 // and seq range and reported as Unacked, and the accounting still holds.
 func TestCloseAbandonedRingIsLoggedAndCounted(t *testing.T) {
-	path := socketPath(t)
-	listen(t, path, true) // silent: never acknowledges
+	l := listenPipe(t, true) // silent: never acknowledges
 	core, logs := observer.New(zapcore.WarnLevel)
-	e := newEmitter(t, Options{SocketPath: path, Logger: zap.New(core)})
+	e := newEmitter(t, Options{Dial: l.dial, Logger: zap.New(core)})
 	for i := 0; i < 100; i++ {
 		ev := testEvent(i)
 		if err := e.EmitWait(context.Background(), time.Time{}, &ev); err != nil {
@@ -366,10 +362,9 @@ func TestWriteTimeoutDefault(t *testing.T) {
 // was written but before its acknowledgement; while Close's ctx has time,
 // the emitter reconnects and sends it again.
 func TestClosingMessageRetried(t *testing.T) {
-	path := socketPath(t)
-	l := listen(t, path, false)
+	l := listenPipe(t, false)
 	l.set(func() { l.dropClosing = 1 })
-	e := newEmitter(t, Options{SocketPath: path})
+	e := newEmitter(t, Options{Dial: l.dial})
 	ev := testEvent(1)
 	e.Emit(&ev)
 	if err := closeCtx(t, e, 10*time.Second); err != nil {

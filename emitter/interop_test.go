@@ -2,8 +2,6 @@ package emitter
 
 import (
 	"bytes"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,39 +32,10 @@ func TestInteropCapnpDecodesEmitterBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A raw recorder: it keeps every byte and acknowledges what it got.
+	// The test forwarder on a real socket, keeping every byte it reads.
 	path := socketPath(t)
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan []byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
-		var all bytes.Buffer
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := c.Read(buf)
-			all.Write(buf[:n])
-			if err != nil {
-				break
-			}
-			last, closed := scan(all.Bytes())
-			a, _ := wire.EncodeAck(wire.Ack{DurableSeq: last, Closed: closed})
-			_, _ = c.Write(a)
-			if closed {
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, c)
-		got <- all.Bytes()
-	}()
+	l := listen(t, path, false)
+	l.set(func() { l.record = true })
 
 	e := newEmitter(t, Options{SocketPath: path, EmitterID: [16]byte{0xde, 0xad, 0xbe, 0xef, 15: 1}})
 	ev := testEvent(77)
@@ -80,7 +49,7 @@ func TestInteropCapnpDecodesEmitterBytes(t *testing.T) {
 	if err := closeCtx(t, e, 5*time.Second); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	stream := <-got
+	stream := l.rawBytes()
 	cmd := exec.Command(bin, "decode", "--short", "-I"+std, schema, "Event")
 	cmd.Stdin = bytes.NewReader(stream)
 	var stderr bytes.Buffer
@@ -111,21 +80,5 @@ func TestInteropCapnpDecodesEmitterBytes(t *testing.T) {
 		if !strings.Contains(lines[i], `id = "`) {
 			t.Fatalf("message %d has no id: %s", i+1, lines[i])
 		}
-	}
-}
-
-// scan walks the whole frames at the start of b and returns the highest
-// seq among them and whether one is a closing message.
-func scan(b []byte) (last uint64, closed bool) {
-	for {
-		n, err := wire.FrameSize(b, wire.DefaultMaxMessageSize)
-		if err != nil || n > len(b) {
-			return last, closed
-		}
-		if ev, err := wire.DecodeEventCapnp(b[:n]); err == nil {
-			last = max(last, ev.Seq)
-			closed = closed || ev.Kind == wire.KindClosed
-		}
-		b = b[n:]
 	}
 }

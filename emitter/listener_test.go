@@ -1,6 +1,7 @@
 package emitter
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -11,14 +12,18 @@ import (
 	"github.com/readout-dev/readout/wire"
 )
 
-// listener is a small stand-in for the forwarder: it accepts emitter
-// connections on a real Unix socket, decodes every frame with the
-// reference decoder, and acknowledges (unless silent) after every read.
+// listener is the emitter tests' one stand-in for the forwarder: it accepts
+// emitter connections, decodes every frame with the reference decoder, and
+// acknowledges (unless silent) after every read. It listens either on a
+// real Unix socket (listen), for the tests of what the socket does, or on
+// in-memory pipes that the emitter reaches through Options.Dial
+// (listenPipe), for the others.
 type listener struct {
 	t    testing.TB
-	path string
 	ln   net.Listener
 	fast bool // benchmarks: only walk frames, read the seq, and ack
+	// dial connects to this listener; set for listenPipe's.
+	dial func(ctx context.Context) (net.Conn, error)
 
 	mu     sync.Mutex
 	silent bool
@@ -36,26 +41,100 @@ type listener struct {
 	quit     chan struct{} // closed by stop
 	events   []wire.Event  // in arrival order, across connections
 	closed   []wire.Event  // closing messages
-	conns    map[net.Conn]uint64
-	wg       sync.WaitGroup
+	// record keeps every byte read, across connections, in raw.
+	record bool
+	raw    []byte
+	conns  map[net.Conn]uint64
+	wg     sync.WaitGroup
 }
 
 func socketPath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "fwd.sock")
 }
 
+// listen starts a listener on a real Unix socket at path, which the
+// emitter dials by Options.SocketPath.
 func listen(t testing.TB, path string, silent bool) *listener {
 	t.Helper()
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatalf("listen %s: %v", path, err)
 	}
-	l := &listener{t: t, path: path, ln: ln, silent: silent, conns: map[net.Conn]uint64{}, quit: make(chan struct{})}
+	return serve(t, ln, silent)
+}
+
+// listenPipe starts a listener without a socket: an emitter given
+// Options{Dial: l.dial} reaches it over in-memory pipes (net.Pipe, which
+// has no buffer: a write waits until the listener reads it).
+func listenPipe(t testing.TB, silent bool) *listener {
+	t.Helper()
+	p := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	l := serve(t, p, silent)
+	l.dial = p.dial
+	return l
+}
+
+func serve(t testing.TB, ln net.Listener, silent bool) *listener {
+	l := &listener{t: t, ln: ln, silent: silent, conns: map[net.Conn]uint64{}, quit: make(chan struct{})}
 	l.wg.Add(1)
 	go l.accept()
 	t.Cleanup(l.stop)
 	return l
 }
+
+// pipeListener is a net.Listener of in-memory connections: dial hands one
+// end of a new pipe to Accept and returns the other.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+// errRefused is what dialling a stopped pipeListener returns, as dialling a
+// socket nobody listens on fails.
+var errRefused = errors.New("test forwarder: connection refused")
+
+func (p *pipeListener) dial(ctx context.Context) (net.Conn, error) {
+	select {
+	case <-p.done:
+		return nil, errRefused
+	default:
+	}
+	client, server := net.Pipe()
+	select {
+	case p.conns <- server:
+		return client, nil
+	case <-p.done:
+		_ = client.Close()
+		_ = server.Close()
+		return nil, errRefused
+	case <-ctx.Done():
+		_ = client.Close()
+		_ = server.Close()
+		return nil, ctx.Err()
+	}
+}
+
+func (p *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-p.conns:
+		return c, nil
+	case <-p.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (p *pipeListener) Close() error {
+	p.once.Do(func() { close(p.done) })
+	return nil
+}
+
+func (p *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "test-forwarder" }
 
 func (l *listener) accept() {
 	defer l.wg.Done()
@@ -65,6 +144,15 @@ func (l *listener) accept() {
 			return
 		}
 		l.mu.Lock()
+		select {
+		case <-l.quit:
+			// stop has closed the connections it knew: this one came
+			// too late to be among them.
+			l.mu.Unlock()
+			_ = c.Close()
+			return
+		default:
+		}
 		l.conns[c] = 0
 		l.accepted++
 		stall := l.stall > 0
@@ -111,6 +199,11 @@ func (l *listener) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
+		l.mu.Lock()
+		if l.record {
+			l.raw = append(l.raw, buf[n:n+m]...)
+		}
+		l.mu.Unlock()
 		n += m
 		start := 0
 		var last uint64
@@ -179,16 +272,11 @@ func (l *listener) serve(c net.Conn) {
 
 func (l *listener) ack(c net.Conn, seq uint64, closed bool) error {
 	if l.fast {
-		// The benchmarks' listener writes acks by hand: go-capnp's encoder
-		// would put its garbage in the emitter's allocation counts.
+		// The benchmarks' listener uses the allocation-free encoder:
+		// go-capnp's would put its garbage in the emitter's allocation
+		// counts.
 		var b [32]byte
-		b[4] = 3  // one segment of 3 words
-		b[12] = 2 // root: struct pointer, offset 0, 2 data words
-		binary.LittleEndian.PutUint64(b[16:], seq)
-		if closed {
-			b[24] = 1
-		}
-		_, err := c.Write(b[:])
+		_, err := c.Write(wire.AppendAck(b[:0], wire.Ack{DurableSeq: seq, Closed: closed}))
 		return err
 	}
 	b, err := wire.EncodeAck(wire.Ack{DurableSeq: seq, Closed: closed})
@@ -215,6 +303,13 @@ func (l *listener) setSilent(silent bool) {
 			_ = l.ack(c, s, false)
 		}
 	}
+}
+
+// rawBytes returns a copy of the bytes read while record was set.
+func (l *listener) rawBytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.raw...)
 }
 
 // received returns copies of what arrived so far.

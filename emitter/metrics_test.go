@@ -11,10 +11,9 @@ import (
 )
 
 func TestMetrics(t *testing.T) {
-	path := socketPath(t)
-	listen(t, path, false)
+	l := listenPipe(t, false)
 	reg := prometheus.NewPedanticRegistry()
-	e := newEmitter(t, Options{SocketPath: path, Registerer: reg})
+	e := newEmitter(t, Options{Dial: l.dial, Registerer: reg})
 	for i := 0; i < 10; i++ {
 		ev := testEvent(i)
 		if err := e.EmitWait(context.Background(), time.Time{}, &ev); err != nil {
@@ -82,7 +81,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("unexpected stats %+v", s)
 	}
 	// A second emitter on the same registerer must be told, not panic.
-	if _, err := New(Options{SocketPath: path, Registerer: reg}); err == nil || !strings.Contains(err.Error(), "register metrics") {
+	if _, err := New(Options{Dial: l.dial, Registerer: reg}); err == nil || !strings.Contains(err.Error(), "register metrics") {
 		t.Fatalf("unexpected error %v; want a registration error", err)
 	}
 	// Close unregisters, so that a new emitter may take the registerer.
@@ -92,7 +91,7 @@ func TestMetrics(t *testing.T) {
 	if mfs, err := reg.Gather(); err != nil || len(mfs) != 0 {
 		t.Fatalf("metrics left after close: %d families, %v", len(mfs), err)
 	}
-	e2 := newEmitter(t, Options{SocketPath: path, Registerer: reg})
+	e2 := newEmitter(t, Options{Dial: l.dial, Registerer: reg})
 	if err := closeCtx(t, e2, 5*time.Second); err != nil {
 		t.Fatalf("close the second emitter: %v", err)
 	}

@@ -1,8 +1,10 @@
 package emitter
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -75,6 +77,13 @@ type Options struct {
 	Logger *zap.Logger
 	// Registerer, when set, receives the readout_emitter_* metrics.
 	Registerer prometheus.Registerer
+	// Dial, when set, makes each connection to the forwarder in place of
+	// dialling SocketPath, which then only names the forwarder in logs.
+	// The writer calls it from its one goroutine, with a context that ends
+	// after a second; it must return a connection whose deadlines work.
+	// It is a seam for tests (an in-memory pipe, a connection that fails
+	// on cue). Default: dial SocketPath as a Unix socket.
+	Dial func(ctx context.Context) (net.Conn, error)
 }
 
 // withDefaults validates o and fills in its defaults.
@@ -126,6 +135,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.Dial == nil {
+		path := o.SocketPath
+		o.Dial = func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}
 	}
 	return o, nil
 }

@@ -1,6 +1,7 @@
 package emitter
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -267,7 +268,9 @@ func (w *writer) armWrite(nc net.Conn, deadline time.Time) {
 // bounds the replay.
 func (w *writer) connect(deadline time.Time) {
 	e := w.e
-	nc, err := net.DialTimeout("unix", e.opts.SocketPath, dialTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	nc, err := e.opts.Dial(ctx)
+	cancel()
 	if err != nil {
 		e.connErrs.Add(1)
 		// Once per watchdog period at most: attempts are that far apart.
