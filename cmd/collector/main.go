@@ -187,53 +187,11 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "collector: "+err.Error())
 		return exitConfig
 	}
-	connMetrics := connlimit.NewMetrics(reg, "readout", "collector")
-
 	// Listen before recovering so that a taken port is a fast config error.
-	// The cap sits under TLS and the handler: a connection over it costs
-	// no descriptor, no handshake and no goroutine.
-	inner, err := net.Listen("tcp", o.cfg.Listen)
+	ln, opsLn, err := listen(o, log, connlimit.NewMetrics(reg, "readout", "collector"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "collector: --listen: "+err.Error())
+		fmt.Fprintln(os.Stderr, "collector: "+err.Error())
 		return exitConfig
-	}
-	ln := connlimit.New(inner, o.cfg.MaxConns, connMetrics, "ingest")
-	if o.cfg.Token == "" {
-		// Judge the address actually bound, not only the name asked for:
-		// whatever a name resolved to in Validate, this is what listens.
-		open := true
-		if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
-			host, _, _ := net.SplitHostPort(o.cfg.Listen)
-			open = !collector.LoopbackOnly(host)
-		}
-		switch {
-		case open && !o.cfg.InsecureNoAuth:
-			ln.Close()
-			fmt.Fprintf(os.Stderr, "collector: --listen %s bound %s, which is not loopback-only: give --token-file, or --insecure-no-auth to accept anyone\n",
-				o.cfg.Listen, ln.Addr())
-			return exitConfig
-		case open:
-			log.Warn("--insecure-no-auth: accepting batches without a token from anyone who can reach --listen",
-				zap.String("listen", ln.Addr().String()))
-		}
-	}
-	if o.cfg.Token != "" && o.cfg.TLSCert == "" {
-		if host, _, _ := net.SplitHostPort(o.cfg.Listen); !collector.LoopbackOnly(host) {
-			// Forwarders refuse to send a token this way unless told the
-			// network is trusted (or TLS ends at a proxy in front).
-			log.Warn("bearer token over plain HTTP on a non-loopback --listen: anyone on the path can read it; give --tls-cert and --tls-key",
-				zap.String("listen", ln.Addr().String()))
-		}
-	}
-	var opsLn net.Listener
-	if o.metricsAddr != "" {
-		inner, err := net.Listen("tcp", o.metricsAddr)
-		if err != nil {
-			ln.Close()
-			fmt.Fprintln(os.Stderr, "collector: --metrics-addr: "+err.Error())
-			return exitConfig
-		}
-		opsLn = connlimit.New(inner, metricsMaxConns, connMetrics, "metrics")
 	}
 	c, err := collector.Open(o.cfg, log, reg)
 	if err != nil {
@@ -242,37 +200,7 @@ func run(args []string) int {
 		return 1
 	}
 	c.Start()
-	var ops *http.Server
-	if opsLn != nil {
-		h := c.OpsHandler(reg)
-		if o.pprof {
-			h = daemon.WithPprof(h)
-		}
-		// Every timeout bounds how long one client holds one of the 64
-		// slots. No request has a body; a response (metrics, a profile of
-		// up to 2m with --pprof) may take a while to write to a slow
-		// reader.
-		ops = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 3 * time.Minute, IdleTimeout: 2 * time.Minute}
-		go ops.Serve(opsLn)
-	}
-	srv := &http.Server{
-		Handler:           c.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          collector.ServerErrorLog(log),
-		TLSConfig:         o.tls,
-	}
-	serveErr := make(chan error, 1)
-	go func() {
-		if o.tls != nil {
-			// The certificate is in TLSConfig already.
-			serveErr <- srv.ServeTLS(ln, "", "")
-			return
-		}
-		serveErr <- srv.Serve(ln)
-	}()
+	srv, ops, serveErr := serve(o, log, reg, c, ln, opsLn)
 	log.Info("collector started", zap.String("listen", ln.Addr().String()), zap.String("metrics_addr", o.metricsAddr),
 		zap.Int("max_conns", o.cfg.MaxConns),
 		zap.String("data", o.cfg.DataDir), zap.String("out", o.cfg.OutDir), zap.Duration("window", o.cfg.Window),
@@ -300,6 +228,98 @@ func run(args []string) int {
 	}
 	log.Info("stopped")
 	return status
+}
+
+// listen opens the ingest listener and, with --metrics-addr, the ops one,
+// each under its connection cap, and applies the auth policy to the
+// address actually bound. The cap sits under TLS and the handler: a
+// connection over it costs no descriptor, no handshake and no goroutine.
+func listen(o *options, log *zap.Logger, m *connlimit.Metrics) (ln, opsLn net.Listener, err error) {
+	inner, err := net.Listen("tcp", o.cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--listen: %w", err)
+	}
+	ln = connlimit.New(inner, o.cfg.MaxConns, m, "ingest")
+	if err := checkAuthPolicy(o, log, ln.Addr()); err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	if o.metricsAddr != "" {
+		inner, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
+		}
+		opsLn = connlimit.New(inner, metricsMaxConns, m, "metrics")
+	}
+	return ln, opsLn, nil
+}
+
+// checkAuthPolicy refuses an open listener without a token unless
+// --insecure-no-auth, and warns where the token would travel in clear.
+func checkAuthPolicy(o *options, log *zap.Logger, bound net.Addr) error {
+	host, _, _ := net.SplitHostPort(o.cfg.Listen)
+	if o.cfg.Token == "" {
+		// Judge the address actually bound, not only the name asked for:
+		// whatever a name resolved to in Validate, this is what listens.
+		open := true
+		if a, ok := bound.(*net.TCPAddr); ok && a.IP.IsLoopback() {
+			open = !collector.LoopbackOnly(host)
+		}
+		switch {
+		case open && !o.cfg.InsecureNoAuth:
+			return fmt.Errorf("--listen %s bound %s, which is not loopback-only: give --token-file, or --insecure-no-auth to accept anyone",
+				o.cfg.Listen, bound)
+		case open:
+			log.Warn("--insecure-no-auth: accepting batches without a token from anyone who can reach --listen",
+				zap.String("listen", bound.String()))
+		}
+		return nil
+	}
+	if o.cfg.TLSCert == "" && !collector.LoopbackOnly(host) {
+		// Forwarders refuse to send a token this way unless told the
+		// network is trusted (or TLS ends at a proxy in front).
+		log.Warn("bearer token over plain HTTP on a non-loopback --listen: anyone on the path can read it; give --tls-cert and --tls-key",
+			zap.String("listen", bound.String()))
+	}
+	return nil
+}
+
+// serve starts the ingest server on ln and, when opsLn is set, the ops
+// server (metrics, health, optional pprof). serveErr reports an ingest
+// server that stopped on its own.
+func serve(o *options, log *zap.Logger, reg *prometheus.Registry, c *collector.Collector, ln, opsLn net.Listener) (srv, ops *http.Server, serveErr chan error) {
+	if opsLn != nil {
+		h := c.OpsHandler(reg)
+		if o.pprof {
+			h = daemon.WithPprof(h)
+		}
+		// Every timeout bounds how long one client holds one of the 64
+		// slots. No request has a body; a response (metrics, a profile of
+		// up to 2m with --pprof) may take a while to write to a slow
+		// reader.
+		ops = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 3 * time.Minute, IdleTimeout: 2 * time.Minute}
+		go ops.Serve(opsLn)
+	}
+	srv = &http.Server{
+		Handler:           c.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          collector.ServerErrorLog(log),
+		TLSConfig:         o.tls,
+	}
+	serveErr = make(chan error, 1)
+	go func() {
+		if o.tls != nil {
+			// The certificate is in TLSConfig already.
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	return srv, ops, serveErr
 }
 
 // fitDescriptors makes sure RLIMIT_NOFILE holds every connection the caps
