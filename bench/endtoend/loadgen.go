@@ -1,7 +1,6 @@
 package endtoend
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/readout-dev/readout/internal/truth"
 )
 
 // loadgen is a running loadgen child. Its CPU and peak RSS come from the
@@ -30,13 +31,13 @@ func startLoadgen(bin, dir, socket string, events, emitters int, rate float64, s
 	if err != nil {
 		return nil, err
 	}
-	truth := filepath.Join(dir, "truth.json")
+	truthPath := filepath.Join(dir, "truth.json")
 	cmd := exec.Command(filepath.Join(bin, "loadgen"), "--socket", socket, "--events", strconv.Itoa(events),
 		"--emitters", strconv.Itoa(emitters), "--rate", strconv.FormatFloat(rate, 'f', -1, 64),
-		"--seed", strconv.FormatUint(seed, 10), "--truth", truth, "--quiet")
+		"--seed", strconv.FormatUint(seed, 10), "--truth", truthPath, "--quiet")
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	l := &loadgen{cmd: cmd, log: log, truth: truth, done: make(chan struct{})}
+	l := &loadgen{cmd: cmd, log: log, truth: truthPath, done: make(chan struct{})}
 	l.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		log.Close()
@@ -77,18 +78,9 @@ func (l *loadgen) usage(events int) Usage {
 
 // stats reads the emitters' final stats from the truth file.
 func (l *loadgen) stats() (sent, dropped uint64, err error) {
-	b, err := os.ReadFile(l.truth)
+	t, err := truth.Read(l.truth)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read loadgen truth: %w", err)
-	}
-	var t struct {
-		Emitter struct {
-			Sent    uint64 `json:"sent"`
-			Dropped uint64 `json:"dropped"`
-		} `json:"emitter"`
-	}
-	if err := json.Unmarshal(b, &t); err != nil {
-		return 0, 0, fmt.Errorf("parse loadgen truth: %w", err)
+		return 0, 0, fmt.Errorf("loadgen: %w", err)
 	}
 	return t.Emitter.Sent, t.Emitter.Dropped, nil
 }

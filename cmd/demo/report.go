@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/readout-dev/readout/internal/pipeline"
+	"github.com/readout-dev/readout/internal/truth"
 )
 
 // report prints what the output files say, checks it against loadgen's
@@ -75,7 +76,7 @@ func report(ctx context.Context, p *pipeline.Pipeline, truthPath string, out io.
 	fmt.Fprintf(out, "\nDelivery audit (readout audit): %d emitters, %s sent, %s received, %s dropped (reported by the emitters), %s duplicates dropped, %s unexplained\n",
 		len(audit), thousands(sent), thousands(received), thousands(dropped), thousands(dups), thousands(unexplained))
 
-	truth, err := pipeline.ReadTruth(truthPath)
+	tr, err := truth.Read(truthPath)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func report(ctx context.Context, p *pipeline.Pipeline, truthPath string, out io.
 	if err != nil {
 		return err
 	}
-	truthErr := pipeline.CompareTotals(truth.ByModel, got)
+	truthErr := pipeline.CompareTotals(tr.ByModel, got)
 	if truthErr == nil {
 		fmt.Fprintf(out, "Truth check: requests, errors, neurons and tokens per model equal what loadgen's emitters sent: OK\n")
 	} else {

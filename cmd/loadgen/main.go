@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/readout-dev/readout/emitter"
+	"github.com/readout-dev/readout/internal/truth"
 	"github.com/readout-dev/readout/wire"
 )
 
@@ -136,7 +137,7 @@ func run(args []string, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "loadgen: %d events emitted, %d sent, %d dropped, %d replayed, %d/%d emitters closed cleanly\n",
 		s.Emitted, s.Sent, s.Dropped, s.Replayed, s.ClosedAcked, s.Emitters)
 	if c.truthFile != "" {
-		if err := writeTruth(c.truthFile, t); err != nil {
+		if err := truth.Write(c.truthFile, t); err != nil {
 			fmt.Fprintf(stderr, "loadgen: %v\n", err)
 			return 1
 		}
@@ -145,7 +146,7 @@ func run(args []string, stderr io.Writer) int {
 }
 
 // generate runs the fleet and returns the truth about what it sent.
-func generate(ctx context.Context, c *config, stderr io.Writer) (*truth, error) {
+func generate(ctx context.Context, c *config, stderr io.Writer) (*truth.File, error) {
 	ems := make([]*emitter.Emitter, c.emitters)
 	for k := range ems {
 		e, err := emitter.New(emitter.Options{SocketPath: c.socket, BufferSize: c.buffer, ReconnectInterval: c.reconnect})

@@ -2,16 +2,15 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"math"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/readout-dev/readout/internal/truth"
 	"github.com/readout-dev/readout/wire"
 )
 
@@ -22,7 +21,7 @@ type sink struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	seen   map[[24]byte]bool
-	models map[string]*totals
+	models map[string]*truth.Totals
 	closed int
 }
 
@@ -31,7 +30,7 @@ func newSink(t *testing.T, path string) *sink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{ln: ln, seen: map[[24]byte]bool{}, models: map[string]*totals{}}
+	s := &sink{ln: ln, seen: map[[24]byte]bool{}, models: map[string]*truth.Totals{}}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -92,11 +91,11 @@ func (s *sink) serve(t *testing.T, c net.Conn) {
 				s.seen[key] = true
 				m := s.models[ev.Inference.ModelID]
 				if m == nil {
-					m = &totals{}
+					m = &truth.Totals{}
 					s.models[ev.Inference.ModelID] = m
 				}
 				in := &ev.Inference
-				m.add(&contribution{failed: in.ErrorCode != 0, streamed: in.Streamed, neurons: in.Neurons, in: in.InputTokens, out: in.OutputTokens})
+				(&contribution{failed: in.ErrorCode != 0, streamed: in.Streamed, neurons: in.Neurons, in: in.InputTokens, out: in.OutputTokens}).add(m)
 			}
 			s.mu.Unlock()
 		}
@@ -110,15 +109,11 @@ func (s *sink) serve(t *testing.T, c net.Conn) {
 	}
 }
 
-func readTruth(t *testing.T, path string) truth {
+func readTruth(t *testing.T, path string) *truth.File {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	tr, err := truth.Read(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var tr truth
-	if err := json.Unmarshal(b, &tr); err != nil {
-		t.Fatalf("truth is not JSON: %v", err)
 	}
 	return tr
 }
@@ -176,7 +171,7 @@ func TestTruthMatchesWhatArrived(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	var runs []truth
+	var runs []*truth.File
 	for i := 0; i < 2; i++ {
 		dir := t.TempDir()
 		sock := filepath.Join(dir, "fwd.sock")

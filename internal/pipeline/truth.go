@@ -11,53 +11,8 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/readout-dev/readout/emitter"
+	"github.com/readout-dev/readout/internal/truth"
 )
-
-// Totals are the additive measures loadgen's truth file and `readout query`
-// both report.
-type Totals struct {
-	Requests     int64   `json:"requests"`
-	Errors       int64   `json:"errors"`
-	Neurons      float64 `json:"neurons"`
-	InputTokens  int64   `json:"input_tokens"`
-	OutputTokens int64   `json:"output_tokens"`
-}
-
-// Truth is loadgen's --truth file: what its emitters report as sent.
-type Truth struct {
-	Events   int               `json:"events"`
-	Total    Totals            `json:"total"`
-	ByModel  map[string]Totals `json:"by_model"`
-	Emitter  StatsSum          `json:"emitter"`
-	Emitters []emitter.Stats   `json:"emitters"`
-}
-
-// StatsSum is the truth's "emitter" object: the fleet's stats added up.
-type StatsSum struct {
-	Emitters        int                `json:"emitters"`
-	Emitted         uint64             `json:"emitted"`
-	Sent            uint64             `json:"sent"`
-	Dropped         uint64             `json:"dropped"`
-	Queued          uint64             `json:"queued"`
-	DroppedByReason emitter.DropCounts `json:"dropped_by_reason"`
-	Replayed        uint64             `json:"replayed"`
-	ConnectErrors   uint64             `json:"connect_errors"`
-	ClosedAcked     int                `json:"closed_acked"`
-}
-
-// ReadTruth parses a truth file.
-func ReadTruth(path string) (*Truth, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var t Truth
-	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("parse truth %s: %w", path, err)
-	}
-	return &t, nil
-}
 
 // Loadgen runs loadgen against the pipeline's socket with extra args and
 // waits for it. Its stderr (progress lines) goes to stderr when given.
@@ -80,12 +35,12 @@ func (p *Pipeline) Loadgen(ctx context.Context, stderr *os.File, args ...string)
 }
 
 // TotalsByModel turns `readout query --group-by model_id --format json` rows
-// into Totals keyed by model.
-func TotalsByModel(rows []map[string]any) (map[string]Totals, error) {
-	got := make(map[string]Totals, len(rows))
+// into the truth file's Totals keyed by model (Streamed is not read).
+func TotalsByModel(rows []map[string]any) (map[string]truth.Totals, error) {
+	got := make(map[string]truth.Totals, len(rows))
 	for _, r := range rows {
 		m, _ := r["model_id"].(string)
-		var t Totals
+		var t truth.Totals
 		var err error
 		if t.Requests, err = intField(r, "requests"); err != nil {
 			return nil, err
@@ -109,7 +64,7 @@ func TotalsByModel(rows []map[string]any) (map[string]Totals, error) {
 
 // CompareTotals checks got against want exactly for counts and to a relative
 // 1e-9 for neurons, whose float sums depend on the order of addition.
-func CompareTotals(want, got map[string]Totals) error {
+func CompareTotals(want, got map[string]truth.Totals) error {
 	models := make([]string, 0, len(want))
 	for m := range want {
 		models = append(models, m)
@@ -132,16 +87,19 @@ func CompareTotals(want, got map[string]Totals) error {
 	return nil
 }
 
-func intField(r map[string]any, k string) (int64, error) {
+func intField(r map[string]any, k string) (uint64, error) {
 	v, ok := r[k].(json.Number)
 	if !ok {
 		return 0, fmt.Errorf("row lacks numeric %q: %v", k, r)
 	}
-	if i, err := v.Int64(); err == nil {
+	if i, err := strconv.ParseUint(string(v), 10, 64); err == nil {
 		return i, nil
 	}
 	f, err := strconv.ParseFloat(string(v), 64)
-	return int64(f), err
+	if err == nil && f < 0 {
+		return 0, fmt.Errorf("row has negative %q: %v", k, r)
+	}
+	return uint64(f), err
 }
 
 func floatField(r map[string]any, k string) (float64, error) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/readout-dev/readout/internal/pipeline"
+	"github.com/readout-dev/readout/internal/truth"
 )
 
 func newPipeline(t *testing.T) *pipeline.Pipeline {
@@ -140,18 +141,18 @@ func checkLoggedOnce(t *testing.T, path string, withOffset bool, subs ...string)
 // truthFile is loadgen's --truth file with the emitters' drops and ids at
 // hand.
 type truthFile struct {
-	*pipeline.Truth
+	*truth.File
 	Drops    uint64
 	Emitters []string
 }
 
 func readTruth(t *testing.T, path string) truthFile {
 	t.Helper()
-	tr, err := pipeline.ReadTruth(path)
+	tr, err := truth.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := truthFile{Truth: tr, Drops: tr.Emitter.Dropped}
+	out := truthFile{File: tr, Drops: tr.Emitter.Dropped}
 	for _, e := range tr.Emitters {
 		out.Emitters = append(out.Emitters, e.EmitterID.String())
 	}
@@ -208,15 +209,11 @@ func checkClean(t *testing.T, rows map[string]auditRow, truths ...truthFile) {
 // truths exactly.
 func checkTotals(t *testing.T, ctx context.Context, p *pipeline.Pipeline, truths ...truthFile) {
 	t.Helper()
-	want := map[string]pipeline.Totals{}
+	want := map[string]truth.Totals{}
 	for _, tr := range truths {
 		for m, v := range tr.ByModel {
 			w := want[m]
-			w.Requests += v.Requests
-			w.Errors += v.Errors
-			w.Neurons += v.Neurons
-			w.InputTokens += v.InputTokens
-			w.OutputTokens += v.OutputTokens
+			w.Add(v)
 			want[m] = w
 		}
 	}
@@ -226,7 +223,7 @@ func checkTotals(t *testing.T, ctx context.Context, p *pipeline.Pipeline, truths
 	}
 }
 
-func queryTotals(t *testing.T, ctx context.Context, p *pipeline.Pipeline) map[string]pipeline.Totals {
+func queryTotals(t *testing.T, ctx context.Context, p *pipeline.Pipeline) map[string]truth.Totals {
 	t.Helper()
 	rows, err := p.QueryJSON(ctx, "--group-by", "model_id")
 	if err != nil {

@@ -282,7 +282,7 @@ func afterRestart(t *testing.T, ctx context.Context, p *pipeline.Pipeline, d dam
 		if d.lossless {
 			checkClean(t, rows, t1)
 		}
-		sent1 += t1.Total.Requests
+		sent1 += int64(t1.Total.Requests)
 		emitters1 += len(t1.Emitters)
 		for _, id := range t1.Emitters {
 			got1 += rows[id].received
@@ -306,9 +306,9 @@ func afterRestart(t *testing.T, ctx context.Context, p *pipeline.Pipeline, d dam
 	t.Run("data matches audit", func(t *testing.T) {
 		var total int64
 		for _, v := range queryTotals(t, ctx, p) {
-			total += v.Requests
+			total += int64(v.Requests)
 		}
-		if want := t2.Total.Requests + got1; total != want {
+		if want := int64(t2.Total.Requests) + got1; total != want {
 			t.Errorf("query counts %d requests; want %d (phase 2's %d plus the %d of phase 1 the audit says arrived)",
 				total, want, t2.Total.Requests, got1)
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/readout-dev/readout/internal/pipeline"
+	"github.com/readout-dev/readout/internal/truth"
 )
 
 var binDir string
@@ -61,9 +62,9 @@ func newPipeline(t *testing.T) *pipeline.Pipeline {
 
 // verify checks that the query totals per model equal loadgen's truth and
 // that the audit explains every seq.
-func verify(t *testing.T, ctx context.Context, p *pipeline.Pipeline, truthPath string) *pipeline.Truth {
+func verify(t *testing.T, ctx context.Context, p *pipeline.Pipeline, truthPath string) *truth.File {
 	t.Helper()
-	truth, err := pipeline.ReadTruth(truthPath)
+	tr, err := truth.Read(truthPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func verify(t *testing.T, ctx context.Context, p *pipeline.Pipeline, truthPath s
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pipeline.CompareTotals(truth.ByModel, got); err != nil {
+	if err := pipeline.CompareTotals(tr.ByModel, got); err != nil {
 		t.Fatalf("query totals differ from loadgen's truth: %v", err)
 	}
 	audit, err := p.AuditJSON(ctx)
@@ -93,7 +94,7 @@ func verify(t *testing.T, ctx context.Context, p *pipeline.Pipeline, truthPath s
 			t.Errorf("emitter %v did not close cleanly: %v", r["emitter_id"], r)
 		}
 	}
-	return truth
+	return tr
 }
 
 func TestPipelineTruthEqualsQuery(t *testing.T) {
@@ -110,11 +111,11 @@ func TestPipelineTruthEqualsQuery(t *testing.T) {
 	if err := p.Drain(time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	truth := verify(t, ctx, p, truthPath)
-	if truth.Total.Requests != 200000 {
-		t.Fatalf("loadgen sent %d events; want 200000 (it waits instead of dropping)", truth.Total.Requests)
+	tr := verify(t, ctx, p, truthPath)
+	if tr.Total.Requests != 200000 {
+		t.Fatalf("loadgen sent %d events; want 200000 (it waits instead of dropping)", tr.Total.Requests)
 	}
-	checkDuckDB(t, p, truth)
+	checkDuckDB(t, p, tr)
 }
 
 func TestForwarderStartsAfterEmitters(t *testing.T) {
@@ -170,9 +171,9 @@ func TestCollectorRestartMidRun(t *testing.T) {
 	if err := p.Drain(time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	truth := verify(t, ctx, p, truthPath)
-	if truth.Total.Requests != 60000 {
-		t.Fatalf("loadgen sent %d events; want 60000", truth.Total.Requests)
+	tr := verify(t, ctx, p, truthPath)
+	if tr.Total.Requests != 60000 {
+		t.Fatalf("loadgen sent %d events; want 60000", tr.Total.Requests)
 	}
 }
 
@@ -180,15 +181,15 @@ func TestCollectorRestartMidRun(t *testing.T) {
 // truth counts only what was sent, and the audit must explain every drop.
 func verifyWithDrops(t *testing.T, ctx context.Context, p *pipeline.Pipeline, truthPath string) {
 	t.Helper()
-	truth := verify(t, ctx, p, truthPath)
-	if truth.Total.Requests == 0 {
+	tr := verify(t, ctx, p, truthPath)
+	if tr.Total.Requests == 0 {
 		t.Fatal("nothing was sent")
 	}
 }
 
 // checkDuckDB reads the Parquet output with DuckDB, as a user would, and
 // compares its totals with loadgen's truth.
-func checkDuckDB(t *testing.T, p *pipeline.Pipeline, truth *pipeline.Truth) {
+func checkDuckDB(t *testing.T, p *pipeline.Pipeline, tr *truth.File) {
 	t.Helper()
 	script := filepath.Join(repoRoot(), "test", "duckdb", "totals.mjs")
 	if _, err := os.Stat(filepath.Join(repoRoot(), "test", "duckdb", "node_modules")); err != nil {
@@ -202,7 +203,7 @@ func checkDuckDB(t *testing.T, p *pipeline.Pipeline, truth *pipeline.Truth) {
 	if err != nil {
 		t.Fatalf("node %s: %v", script, err)
 	}
-	got := map[string]pipeline.Totals{}
+	got := map[string]truth.Totals{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		var r map[string]any
@@ -218,7 +219,7 @@ func checkDuckDB(t *testing.T, p *pipeline.Pipeline, truth *pipeline.Truth) {
 		}
 		got[m] = tt[m]
 	}
-	if err := pipeline.CompareTotals(truth.ByModel, got); err != nil {
+	if err := pipeline.CompareTotals(tr.ByModel, got); err != nil {
 		t.Fatalf("DuckDB totals differ from loadgen's truth: %v", err)
 	}
 }

@@ -9,16 +9,8 @@ import (
 
 	"github.com/readout-dev/readout/emitter"
 	"github.com/readout-dev/readout/internal/pipeline"
+	"github.com/readout-dev/readout/internal/truth"
 )
-
-// The truth file's types and reader are the shared ones.
-type (
-	Truth    = pipeline.Truth
-	StatsSum = pipeline.StatsSum
-)
-
-// ReadTruth parses a truth file.
-var ReadTruth = pipeline.ReadTruth
 
 // AuditRow is one emitter of `readout audit --format json`.
 type AuditRow struct {
@@ -71,21 +63,17 @@ type Report struct {
 // its last seq and in-band drop count equal to what the emitter reported.
 // It returns every problem found rather than stopping at the first, so a
 // failing run shows the whole picture.
-func Check(ctx context.Context, p *pipeline.Pipeline, truths ...*Truth) (Report, []error) {
+func Check(ctx context.Context, p *pipeline.Pipeline, truths ...*truth.File) (Report, []error) {
 	var rep Report
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	want := map[string]pipeline.Totals{}
+	want := map[string]truth.Totals{}
 	stats := map[string]emitter.Stats{}
 	for _, t := range truths {
 		for m, v := range t.ByModel {
 			w := want[m]
-			w.Requests += v.Requests
-			w.Errors += v.Errors
-			w.Neurons += v.Neurons
-			w.InputTokens += v.InputTokens
-			w.OutputTokens += v.OutputTokens
+			w.Add(v)
 			want[m] = w
 		}
 		for _, s := range t.Emitters {

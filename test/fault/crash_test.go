@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/readout-dev/readout/internal/pipeline"
+	"github.com/readout-dev/readout/internal/truth"
 )
 
 // step is one crash of the plan: after gap, SIGKILL victim, leave it down
@@ -147,23 +148,23 @@ func TestCrashCycles(t *testing.T) {
 	checkLogs(t, p)
 	checkDrained(t, p)
 
-	var truths []*Truth
+	var truths []*truth.File
 	for _, f := range []*Fleet{lossy, waiting} {
-		tr, err := ReadTruth(f.Truth)
+		tr, err := truth.Read(f.Truth)
 		if err != nil {
 			t.Fatal(err)
 		}
 		truths = append(truths, tr)
 	}
 	lt, wt := truths[0], truths[1]
-	if wt.Emitter.Dropped != 0 || uint64(wt.Total.Requests) != wt.Emitter.Emitted {
+	if wt.Emitter.Dropped != 0 || wt.Total.Requests != wt.Emitter.Emitted {
 		t.Errorf("the waiting fleet sent %d of %d events and dropped %d; want all sent and none dropped",
 			wt.Total.Requests, wt.Emitter.Emitted, wt.Emitter.Dropped)
 	}
 	rep, errs := Check(ctx, p, truths...)
 	v.rep = rep
 	checkOrFail(t, errs)
-	if rep.Received != lt.Total.Requests+wt.Total.Requests {
+	if uint64(rep.Received) != lt.Total.Requests+wt.Total.Requests {
 		t.Fatalf("the audit received %d events; the truths say %d were sent", rep.Received, lt.Total.Requests+wt.Total.Requests)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/readout-dev/readout/internal/pipeline"
+	"github.com/readout-dev/readout/internal/truth"
 )
 
 // Forwarder metrics the outage tests watch.
@@ -47,9 +48,9 @@ func waitMetric(ctx context.Context, t *testing.T, p *pipeline.Pipeline, name st
 }
 
 // truthOf reads a finished fleet's truth.
-func truthOf(t *testing.T, f *Fleet) *Truth {
+func truthOf(t *testing.T, f *Fleet) *truth.File {
 	t.Helper()
-	tr, err := ReadTruth(f.Truth)
+	tr, err := truth.Read(f.Truth)
 	if err != nil {
 		t.Fatal(err)
 	}

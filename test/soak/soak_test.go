@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/readout-dev/readout/internal/pipeline"
+	"github.com/readout-dev/readout/internal/truth"
 	"github.com/readout-dev/readout/test/fault"
 )
 
@@ -193,7 +194,7 @@ sampling:
 		t.Fatalf("only %d samples: loadgen ended after %s, too early to judge growth", len(procs[0].rss), fleet.Elapsed())
 	}
 
-	tr, err := fault.ReadTruth(fleet.Truth)
+	tr, err := truth.Read(fleet.Truth)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ sampling:
 	for _, err := range errs {
 		t.Error(err)
 	}
-	if tr.Total.Requests != int64(events) {
+	if tr.Total.Requests != uint64(events) {
 		t.Errorf("loadgen sent %d of %d events (it waits instead of dropping)", tr.Total.Requests, events)
 	}
 	status := "PASS"
