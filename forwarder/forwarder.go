@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
-	"github.com/readout-dev/readout/forwarder/ship"
 	"github.com/readout-dev/readout/forwarder/spool"
 )
 
@@ -27,7 +26,7 @@ type Forwarder struct {
 	ln     *net.UnixListener
 	sp     *spool.Spool
 	id     [16]byte
-	client *ship.Client
+	sender Sender
 
 	batcher *batcher
 	sealed  chan *batch
@@ -66,18 +65,19 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, er
 		sp.Close()
 		return nil, err
 	}
-	client, err := ship.New(ship.Options{URL: cfg.Collector, Token: cfg.Token, RootCAs: cfg.RootCAs, Compress: cfg.compressBodies(), Timeout: cfg.ShipTimeout})
+	sender, err := newSender(cfg)
 	if err != nil {
 		sp.Close()
 		return nil, err
 	}
 	ln, err := Listen(cfg.Socket, cfg.SocketMode)
 	if err != nil {
+		sender.Close()
 		sp.Close()
 		return nil, err
 	}
 	f := &Forwarder{
-		cfg: cfg, log: log, sp: sp, id: id, client: client, ln: ln,
+		cfg: cfg, log: log, sp: sp, id: id, sender: sender, ln: ln,
 		sealed:  make(chan *batch, 4),
 		conns:   make(map[*connState]struct{}),
 		drainCh: make(chan struct{}),
@@ -174,7 +174,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	drainErr := f.sp.WaitDrained(hard)
 	stopHard()
 	<-shipDone
-	f.client.Close()
+	f.sender.Close()
 	st := f.sp.Stats()
 	if err := f.sp.Close(); err != nil {
 		return err

@@ -17,6 +17,47 @@ import (
 	"github.com/readout-dev/readout/wire"
 )
 
+// Sender delivers encoded batches for the shipper: *ship.Client over HTTP
+// today, a Kafka producer later. The shipper owns retrying, backoff,
+// splitting, quarantine and metrics; a Sender only carries one attempt and
+// sorts its result into ship's few outcomes. Its contract:
+//
+//   - Send makes one attempt to deliver body, one encoded wire.Batch (a
+//     Cap'n Proto message in stream framing), unchanged (compressing it in
+//     transit is fine). It must not retry by itself.
+//   - It returns ship.Delivered only once the far end holds the batch
+//     durably: the spool then deletes it. A re-sent batch is byte-identical
+//     and the far end deduplicates it by (forwarder id, batch seq), so
+//     reporting Retry for a batch that did arrive costs a re-send, never a
+//     double count.
+//   - Anything transient is ship.Retry, with RetryAfter set when the far end
+//     asked for a pause; Unauthorized, Malformed and TooLarge mean what
+//     ship.Outcome says. Err says why, for the log; Reason is a short metric
+//     label.
+//   - Send returns promptly once ctx ends (with Retry).
+//   - Send must not keep body, or any part of it, after it returns: body is
+//     the spooled record's memory and is reused for another batch.
+//   - Send is called from ShipConcurrency goroutines at once and must be
+//     safe for concurrent use. Close is called once, after the last Send
+//     has returned.
+type Sender interface {
+	Send(ctx context.Context, body []byte) ship.Result
+	Close()
+}
+
+var _ Sender = (*ship.Client)(nil)
+
+// newSender returns the Sender for cfg.Collector. HTTP is the only
+// transport so far; another (kafka://) is chosen here by the URL's scheme.
+func newSender(cfg Config) (Sender, error) {
+	c, err := ship.New(ship.Options{URL: cfg.Collector, Token: cfg.Token, RootCAs: cfg.RootCAs,
+		Compress: cfg.compressBodies(), Timeout: cfg.ShipTimeout})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // runShipper reads sealed batches from the spool in order and delivers
 // them with ShipConcurrency goroutines until ctx ends.
 func (f *Forwarder) runShipper(ctx context.Context) {
@@ -74,7 +115,7 @@ func (f *Forwarder) deliver(ctx context.Context, rec spool.Record) {
 	woken := false
 	for {
 		start := time.Now()
-		res := f.client.Send(ctx, body)
+		res := f.sender.Send(ctx, body)
 		f.m.shipSeconds.Observe(time.Since(start).Seconds())
 		var wait time.Duration
 		switch res.Outcome {
@@ -103,27 +144,74 @@ func (f *Forwarder) deliver(ctx context.Context, rec spool.Record) {
 				return
 			}
 			if f.retryLog.allow() {
-				f.log.Warn("batch delivery failed; retrying", zap.Uint64("batch_seq", rec.Seq), zap.String("reason", res.Reason), zap.Error(res.Err))
+				fields := []zap.Field{zap.Uint64("batch_seq", rec.Seq), zap.String("reason", res.Reason), zap.Error(res.Err)}
+				if res.RetryAfter > 0 {
+					fields = append(fields, zap.Duration("retry_after", res.RetryAfter))
+				}
+				f.log.Warn("batch delivery failed; retrying", fields...)
 			}
 			f.m.shipRetries.WithLabelValues(res.Reason).Inc()
 			wait = bo.next()
 		}
-		// At shutdown every waiting delivery retries at once, one time.
-		var wake <-chan struct{}
-		if !woken {
-			wake = f.drainCh
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		switch f.pause(ctx, wait, res.RetryAfter, !woken) {
+		case pauseStopped:
 			return
-		case <-wake:
+		case pauseDrained:
 			woken = true
 			bo = backoff{min: f.cfg.RetryMin, max: f.cfg.RetryMax}
-		case <-t.C:
 		}
-		t.Stop()
+	}
+}
+
+// maxRetryAfter bounds how long a far end's Retry-After holds a batch back,
+// so that a wrong value (a proxy's, a date far ahead) cannot park shipping
+// for hours.
+const maxRetryAfter = 60 * time.Second
+
+// retryDelay is how long to wait before sending a batch again: the backoff
+// wait, or the Retry-After the far end asked for (bounded by
+// maxRetryAfter) when that is longer.
+func retryDelay(wait, retryAfter time.Duration) time.Duration {
+	return max(wait, min(retryAfter, maxRetryAfter))
+}
+
+// pauseEnd says how a pause ended.
+type pauseEnd int
+
+const (
+	pauseElapsed pauseEnd = iota // waited the whole time
+	pauseDrained                 // cut short because draining began
+	pauseStopped                 // ctx ended: give up on the batch for this run
+)
+
+// pause waits before a batch is sent again, for retryDelay(wait,
+// retryAfter). With wakeOnDrain, the start of draining (drainCh closing)
+// ends the wait early, so that every waiting delivery retries at once
+// rather than sitting out its backoff; but never before the far end's
+// Retry-After has passed. It returns at once when ctx ends.
+func (f *Forwarder) pause(ctx context.Context, wait, retryAfter time.Duration, wakeOnDrain bool) pauseEnd {
+	notBefore := time.Now().Add(min(retryAfter, maxRetryAfter))
+	t := time.NewTimer(retryDelay(wait, retryAfter))
+	defer t.Stop()
+	var wake <-chan struct{}
+	if wakeOnDrain {
+		wake = f.drainCh
+	}
+	ended := pauseElapsed
+	for {
+		select {
+		case <-ctx.Done():
+			return pauseStopped
+		case <-wake:
+			wake, ended = nil, pauseDrained
+			if d := time.Until(notBefore); d > 0 {
+				t.Reset(d)
+				continue
+			}
+			return ended
+		case <-t.C:
+			return ended
+		}
 	}
 }
 

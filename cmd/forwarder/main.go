@@ -79,7 +79,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&c.Compress, "compress", c.Compress, "request body compression: auto (zstd unless the collector is on loopback), zstd or none")
 	fs.IntVar(&c.ShipConcurrency, "ship-concurrency", c.ShipConcurrency, "batches in flight to the collector at once")
 	fs.DurationVar(&c.ShipTimeout, "ship-timeout", c.ShipTimeout, "timeout of one batch request")
-	fs.DurationVar(&c.RetryMin, "retry-min", c.RetryMin, "first retry backoff (doubles, with jitter)")
+	fs.DurationVar(&c.RetryMin, "retry-min", c.RetryMin, "first retry backoff (doubles, with jitter); a collector's Retry-After on 503 or 429 (at most 60s) waits longer")
 	fs.DurationVar(&c.RetryMax, "retry-max", c.RetryMax, "longest retry backoff")
 	fs.DurationVar(&c.AuthRetry, "auth-retry", c.AuthRetry, "wait before retrying after the collector answers 401 or 403")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM/SIGINT, keep shipping for at most this long; the rest stays spooled")

@@ -9,17 +9,19 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/readout-dev/readout/internal/batchhttp"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/readout-dev/readout/internal/batchhttp"
 )
 
 // Path is where the collector takes batches.
@@ -47,6 +49,11 @@ type Result struct {
 	Status  int    // HTTP status, 0 when no response arrived
 	Reason  string // metric label: "network", "status_503", ...
 	Err     error  // why, for the log; nil when delivered
+	// RetryAfter is how long the collector asked to be left alone before
+	// the batch is sent again (its Retry-After on a 503 or 429); 0 when it
+	// did not ask. It is what the collector said, unbounded: the caller
+	// decides how long it is willing to wait.
+	RetryAfter time.Duration
 }
 
 // Options configure a Client.
@@ -84,12 +91,12 @@ func LoadCAFile(path string) (*x509.CertPool, error) {
 
 // Client posts batches. It is safe for concurrent use.
 type Client struct {
-	url    string
-	token  string
-	hc     *http.Client
-	enc    *zstd.Encoder
-	bufs   sync.Pool
-	tmeout time.Duration
+	url     string
+	token   string
+	hc      *http.Client
+	enc     *zstd.Encoder
+	bufs    sync.Pool
+	timeout time.Duration
 }
 
 // New returns a client for the collector at o.URL.
@@ -99,7 +106,7 @@ func New(o Options) (*Client, error) {
 		return nil, fmt.Errorf("collector url: %w", err)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + Path
-	c := &Client{url: u.String(), token: o.Token, hc: o.Client, tmeout: o.Timeout}
+	c := &Client{url: u.String(), token: o.Token, hc: o.Client, timeout: o.Timeout}
 	if c.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 16
@@ -118,8 +125,8 @@ func New(o Options) (*Client, error) {
 			return http.ErrUseLastResponse
 		}}
 	}
-	if c.tmeout <= 0 {
-		c.tmeout = 30 * time.Second
+	if c.timeout <= 0 {
+		c.timeout = 30 * time.Second
 	}
 	if o.Compress {
 		// EncodeAll is safe for concurrent use; one encoder serves every
@@ -132,7 +139,8 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
-// Send posts one encoded Batch message and classifies the answer.
+// Send posts one encoded Batch message and classifies the answer. It makes
+// one attempt and does not keep body.
 func (c *Client) Send(ctx context.Context, body []byte) Result {
 	payload := body
 	var buf *[]byte
@@ -145,7 +153,7 @@ func (c *Client) Send(ctx context.Context, body []byte) Result {
 		payload = *buf
 		defer c.bufs.Put(buf)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.tmeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, newBody(payload))
 	if err != nil {
@@ -180,10 +188,30 @@ func (c *Client) Send(ctx context.Context, body []byte) Result {
 		r.Outcome = Unauthorized
 	case http.StatusRequestEntityTooLarge:
 		r.Outcome = TooLarge
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		r.Outcome = Retry
+		r.RetryAfter = parseRetryAfter(resp.Header.Get(batchhttp.RetryAfterHeader), time.Now())
 	default:
 		r.Outcome = Retry
 	}
 	return r
+}
+
+// parseRetryAfter reads a Retry-After value (RFC 9110 10.2.3): a number of
+// seconds, or an HTTP date. A value that is neither, or a date already
+// past, is 0: retry as usual.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // Close releases the client's idle connections.

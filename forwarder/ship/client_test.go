@@ -110,3 +110,47 @@ func TestSendNetworkErrorRetries(t *testing.T) {
 		t.Fatalf("got %+v; want a network retry", res)
 	}
 }
+
+// TestSendRetryAfter: a 503 or 429 carries the collector's Retry-After in
+// the result, in seconds or as an HTTP date; other answers carry none.
+func TestSendRetryAfter(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		header string
+		min    time.Duration
+		max    time.Duration
+	}{
+		{"503 seconds", 503, "2", 2 * time.Second, 2 * time.Second},
+		{"429 seconds", 429, "7", 7 * time.Second, 7 * time.Second},
+		{"503 date", 503, time.Now().Add(10 * time.Second).UTC().Format(http.TimeFormat), 8 * time.Second, 10 * time.Second},
+		{"503 without", 503, "", 0, 0},
+		{"503 garbage", 503, "soon", 0, 0},
+		{"503 negative", 503, "-3", 0, 0},
+		{"503 date past", 503, time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0, 0},
+		{"500 ignores it", 500, "5", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				if tt.header != "" {
+					w.Header().Set("Retry-After", tt.header)
+				}
+				w.WriteHeader(tt.status)
+			}))
+			defer srv.Close()
+			c, err := New(Options{URL: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			res := c.Send(context.Background(), []byte("x"))
+			if res.Outcome != Retry {
+				t.Fatalf("unexpected outcome; got %d; want %d", res.Outcome, Retry)
+			}
+			if res.RetryAfter < tt.min || res.RetryAfter > tt.max {
+				t.Fatalf("unexpected retry after; got %s; want %s to %s", res.RetryAfter, tt.min, tt.max)
+			}
+		})
+	}
+}
