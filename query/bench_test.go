@@ -11,6 +11,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"go.uber.org/zap"
 
+	"github.com/readout-dev/readout/internal/parquetcheck"
 	"github.com/readout-dev/readout/sketch"
 	"github.com/readout-dev/readout/table"
 )
@@ -80,8 +81,8 @@ func BenchmarkRun(b *testing.B) {
 }
 
 // BenchmarkReadFile compares, per file of the BenchmarkRun dataset,
-// parquet-go opening a file ("open"), table.Open's safety check and open
-// ("check"), and reading the file's rows ("read", check included): the
+// parquet-go opening a file ("open"), parquetcheck.Open's safety check and
+// open ("check"), and reading the file's rows ("read", check included): the
 // check costs "check" minus "open".
 func BenchmarkReadFile(b *testing.B) {
 	out := benchDataset(b, 100_000, 400)
@@ -98,7 +99,7 @@ func BenchmarkReadFile(b *testing.B) {
 			return err
 		}},
 		{"check", func(r io.ReaderAt, size int64) error {
-			_, err := table.Open(r, size)
+			_, err := parquetcheck.Open(r, size)
 			return err
 		}},
 	} {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/readout-dev/readout/table"
+	"github.com/readout-dev/readout/internal/parquetcheck"
 )
 
 // readBatch is how many rows are decoded at a time: files are streamed, not
@@ -32,10 +32,10 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // eachRow streams the rows of one Parquet file into fn, a batch at a time;
 // fn must not retain the slice. Any failure to decode the file, including a
 // panic inside the Parquet library on malformed input, comes back as a
-// *CorruptError naming the file. table.Open checks the file first, so that
-// a damaged or hostile one is refused with bounded memory (at most
-// table.MaxReadMemory per file being read) instead of making the Parquet
-// library allocate what its headers declare.
+// *CorruptError naming the file. parquetcheck.Open checks the file first,
+// so that a damaged or hostile one is refused with bounded memory (at most
+// parquetcheck.MaxReadMemory per file being read) instead of making the
+// Parquet library allocate what its headers declare.
 func eachRow[T any](path string, fn func(rows []T) error) (err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -51,7 +51,7 @@ func eachRow[T any](path string, fn func(rows []T) error) (err error) {
 			err = &CorruptError{Path: path, Err: fmt.Errorf("%v", p)}
 		}
 	}()
-	pf, err := table.Open(f, st.Size())
+	pf, err := parquetcheck.Open(f, st.Size())
 	if err != nil {
 		return &CorruptError{Path: path, Err: err}
 	}

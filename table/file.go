@@ -11,6 +11,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/readout-dev/readout/internal/atomicfile"
+	"github.com/readout-dev/readout/internal/parquetcheck"
 )
 
 // maxRowsPerRowGroup caps row groups so readers can skip and parallelise;
@@ -42,8 +43,8 @@ func ReadAudit(path string) ([]AuditRow, error) {
 	return readAll[AuditRow](path)
 }
 
-// readAll reads a whole file through Open, so that a damaged one is an
-// error rather than an unbounded allocation.
+// readAll reads a whole file through parquetcheck.Open, so that a damaged
+// one is an error rather than an unbounded allocation.
 func readAll[T any](path string) ([]T, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -69,7 +70,7 @@ func readRows[T any](r io.ReaderAt, size int64) (rows []T, err error) {
 			rows, err = nil, fmt.Errorf("%v", p)
 		}
 	}()
-	pf, err := Open(r, size)
+	pf, err := parquetcheck.Open(r, size)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package table
+package parquetcheck_test
 
 import (
 	"bytes"
@@ -14,6 +14,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/readout-dev/readout/internal/parquetcheck"
+	"github.com/readout-dev/readout/table"
 )
 
 // sampleFile is a valid inference file with dictionary-encoded text columns
@@ -21,15 +24,15 @@ import (
 func sampleFile(t testing.TB) []byte {
 	t.Helper()
 	ws := time.Date(2026, 11, 27, 13, 5, 0, 0, time.UTC)
-	var rows []InferenceRow
+	var rows []table.InferenceRow
 	for i := range 40 {
-		rows = append(rows, InferenceRow{
+		rows = append(rows, table.InferenceRow{
 			WindowStart: ws, WindowSeconds: 60, ModelID: []string{"m1", "m2", "m3"}[i%3], AccountID: uint64(i),
 			RequestSource: "worker", Backend: "vllm", Requests: int64(i), RequestTimeMsSketch: []byte{1, 2, byte(i)},
 		})
 	}
 	path := filepath.Join(t.TempDir(), "x.parquet")
-	if err := WriteInference(path, rows); err != nil {
+	if err := table.WriteInference(path, rows); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
@@ -93,7 +96,7 @@ func (f *parquetFile) editPages(t *testing.T, col int, edit func(h *format.PageH
 	var chunk []byte
 	dataOffset := int64(-1)
 	for pos := start; pos < end; {
-		n, _, err := walkThrift(f.data[pos:end])
+		n, _, err := parquetcheck.WalkThrift(f.data[pos:end])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +232,7 @@ func TestOpenHostile(t *testing.T) {
 			b := f.join(t)
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			_, err := Open(bytes.NewReader(b), int64(len(b)))
+			_, err := parquetcheck.Open(bytes.NewReader(b), int64(len(b)))
 			runtime.ReadMemStats(&after)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("unexpected error; got %v; want one containing %q", err, tc.want)
@@ -275,7 +278,7 @@ func TestOpenHostileFooter(t *testing.T) {
 			b := append(append([]byte(nil), valid[:len(valid)-8-n]...), f...)
 			b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
 			b = append(b, "PAR1"...)
-			_, err := Open(bytes.NewReader(b), int64(len(b)))
+			_, err := parquetcheck.Open(bytes.NewReader(b), int64(len(b)))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("unexpected error; got %v; want one containing %q", err, tc.want)
 			}
@@ -290,7 +293,7 @@ func TestOpenValid(t *testing.T) {
 	rebuilt := splitFile(t, valid)
 	rebuilt.editPages(t, rebuilt.column(t, "model_id"), func(h *format.PageHeader, p []byte) []byte { return p })
 	for name, b := range map[string][]byte{"written": valid, "rebuilt": rebuilt.join(t)} {
-		pf, err := Open(bytes.NewReader(b), int64(len(b)))
+		pf, err := parquetcheck.Open(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -325,7 +328,7 @@ func TestReadOutgrownZstdFrame(t *testing.T) {
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := ReadInference(path)
+	_, err := table.ReadInference(path)
 	runtime.ReadMemStats(&after)
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("unexpected error; got %v; want one naming %s", err, path)

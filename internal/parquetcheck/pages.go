@@ -1,4 +1,4 @@
-package table
+package parquetcheck
 
 import (
 	"encoding/binary"

@@ -1,4 +1,13 @@
-package table
+// Package parquetcheck refuses a Parquet file that would make parquet-go
+// allocate without bound, before parquet-go reads it. Open walks the
+// footer and every page of a file, checking each size and count it
+// declares against the bytes behind it and against MaxReadMemory, and only
+// then opens the file. Every file readout reads back from its output folder
+// goes through it (package table, and readout query and audit in package
+// query), so that a damaged or foreign file there is an error, found with
+// bounded memory, rather than a process that dies. docs/fuzzing.md lists
+// what is checked and why.
+package parquetcheck
 
 import (
 	"encoding/binary"

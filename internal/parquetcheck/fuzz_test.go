@@ -1,0 +1,68 @@
+package parquetcheck_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/readout-dev/readout/internal/parquetcheck"
+	"github.com/readout-dev/readout/table"
+)
+
+// FuzzOpen feeds arbitrary bytes to Open and then to parquet-go reading
+// every row, as a damaged or foreign file under OUT would: whatever the
+// bytes, the result is rows or an error, with memory bounded (the fuzz
+// worker runs under scripts/fuzz.sh's memory cap) and in bounded time.
+func FuzzOpen(f *testing.F) {
+	valid := sampleFile(f)
+	f.Add(valid)
+	lz4 := splitFile(f, valid)
+	lz4.md.RowGroups[0].Columns[lz4.column(f, "streamed")].MetaData.Codec = format.Lz4Raw
+	f.Add(lz4.join(f))
+	flipped := bytes.Clone(valid)
+	flipped[len(flipped)/3] ^= 0x40
+	f.Add(flipped)
+	f.Add(valid[:len(valid)/2])
+	f.Add(binary.LittleEndian.AppendUint32([]byte("PAR1\x00"), 1))
+	f.Add([]byte("PAR1PAR1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rows, err := readRows[table.InferenceRow](bytes.NewReader(data), int64(len(data)))
+		if err == nil && int64(len(rows)) > int64(len(data))*parquetcheck.MaxRowsPerByte {
+			t.Fatalf("%d rows from %d bytes", len(rows), len(data))
+		}
+	})
+}
+
+// readRows reads every row of the file in r (size bytes) the way package
+// table does: Open, then parquet-go's reader, with a panic inside
+// parquet-go taken for an error.
+func readRows[T any](r io.ReaderAt, size int64) (rows []T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rows, err = nil, fmt.Errorf("%v", p)
+		}
+	}()
+	pf, err := parquetcheck.Open(r, size)
+	if err != nil {
+		return nil, err
+	}
+	pr := parquet.NewGenericReader[T](pf)
+	defer pr.Close()
+	buf := make([]T, 512)
+	for {
+		n, err := pr.Read(buf)
+		rows = append(rows, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
