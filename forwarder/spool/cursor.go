@@ -15,59 +15,70 @@ import (
 // re-sends after a restart, so losing the latest value is harmless.
 const ackedSaveEvery = time.Second
 
-// Next returns the next durable batch in append order, blocking until one
-// is available or ctx ends. The record owns its Events. Every record Next
-// returns must eventually be passed to Release (after the collector has
-// acknowledged it, or it has been quarantined or replaced). Batches released
-// before this process started are skipped. A corrupt segment found here is
-// moved to quarantine and the cursor moves on.
-func (s *Spool) Next(ctx context.Context) (Record, error) {
+// cursor is where shipping reads, and what it has released. It is guarded
+// by the queue's mu.
+type cursor struct {
+	seg          uint64 // the segment under the cursor
+	off          int64  // the offset of the next record in it
+	openAcked    uint64 // records with seq <= openAcked were released before this run
+	inflight     []inflight
+	ackedThrough uint64 // every batch handed out up to here is released
+	ackedSaved   uint64
+	ackedSavedAt time.Time
+	ackedFault   faultLog // saving the acknowledged mark fails
+}
+
+type inflight struct {
+	seq  uint64
+	done bool
+}
+
+// wait blocks until a durable record is under the cursor and returns its
+// position, or ctx ends, or the queue closes. On the way it moves the
+// cursor past finished segments (deleting released ones) and quarantines
+// corrupt sealed segments. The record is then taken with pass or read.
+func (q *queue) wait(ctx context.Context) (position, error) {
 	for {
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			return Record{}, ErrClosed
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			return position{}, ErrClosed
 		}
-		seg := s.cursorSegment()
+		seg := q.cursorSegment()
 		if seg == nil {
 			// Past the last segment, which was sealed: wait for the next.
-			ch := s.changed
-			s.mu.Unlock()
+			ch := q.changed
+			q.mu.Unlock()
 			select {
 			case <-ctx.Done():
-				return Record{}, ctx.Err()
+				return position{}, ctx.Err()
 			case <-ch:
 			}
 			continue
 		}
 		if seg.corrupt && seg.sealed {
-			s.quarantineLocked(seg)
-			s.mu.Unlock()
+			q.quarantineLocked(seg)
+			q.mu.Unlock()
 			continue
 		}
-		if s.curOff < seg.synced && !seg.corrupt {
-			rec, err := s.readAtCursor(seg)
-			if err != nil {
-				return Record{}, err
-			}
-			if rec.Seq == 0 || rec.Seq <= s.openAcked {
-				continue
-			}
-			return rec, nil
+		if q.cur.off < seg.synced && !seg.corrupt {
+			at := position{seg: seg.id, off: q.cur.off}
+			q.mu.Unlock()
+			return at, nil
 		}
-		if seg.sealed && s.curOff >= seg.size {
+		if seg.sealed && q.cur.off >= seg.size {
 			// Past it even when no next segment exists yet (the disk is
 			// full): it can then be deleted once released, which is
 			// what frees the space for the next one.
-			s.advanceLocked(seg)
-			s.mu.Unlock()
+			q.advanceLocked(seg)
+			q.mu.Unlock()
 			continue
 		}
-		ch := s.changed
-		s.mu.Unlock()
+		ch := q.changed
+		q.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return Record{}, ctx.Err()
+			return position{}, ctx.Err()
 		case <-ch:
 		}
 	}
@@ -76,114 +87,139 @@ func (s *Spool) Next(ctx context.Context) (Record, error) {
 // cursorSegment returns the segment under the cursor, moving the cursor to
 // the next one when its segment has gone, or nil when the cursor is past
 // every segment. Callers hold mu.
-func (s *Spool) cursorSegment() *segment {
-	for _, seg := range s.segs {
-		if seg.id == s.curSeg {
+func (q *queue) cursorSegment() *segment {
+	for _, seg := range q.segs {
+		if seg.id == q.cur.seg {
 			return seg
 		}
-		if seg.id > s.curSeg {
-			s.curSeg, s.curOff = seg.id, int64(headerSize)
+		if seg.id > q.cur.seg {
+			q.cur.seg, q.cur.off = seg.id, int64(headerSize)
 			return seg
 		}
 	}
 	return nil
 }
 
-// readAtCursor reads the record at the cursor; it is entered with mu held
-// and returns with mu released. A zero Seq with a nil error means "look
-// again" (the record was skipped or the segment went to quarantine).
-func (s *Spool) readAtCursor(seg *segment) (Record, error) {
-	if h, ok := s.takeHanded(seg.id, s.curOff); ok {
-		s.curOff += h.size
-		rec := h.rec
-		rec.segment = seg.id
-		if rec.Seq > s.openAcked {
-			s.inflight = append(s.inflight, inflight{seq: rec.Seq})
-		}
-		s.mu.Unlock()
-		return rec, nil
+// pass moves the cursor past the record at at, of size bytes on disk,
+// which the caller already holds (a copy from the handoff), and hands it
+// out as read would.
+func (q *queue) pass(at position, size int64, rec Record) (Record, bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		Recycle(&rec)
+		return Record{}, false, ErrClosed
+	}
+	q.cur.off = at.off + size
+	rec, ok := q.handOutLocked(at.seg, rec)
+	return rec, ok, nil
+}
+
+// read reads the record at at, the cursor, from its file and moves the
+// cursor past it. It reports false with a nil error when there is nothing
+// to hand out: the record was released before this run, or it is corrupt
+// (its segment is then quarantined, at once or once sealed).
+func (q *queue) read(at position) (Record, bool, error) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return Record{}, false, ErrClosed
+	}
+	seg := q.segByID(at.seg)
+	if seg == nil || q.cur.seg != at.seg || q.cur.off != at.off {
+		q.mu.Unlock()
+		return Record{}, false, nil // moved meanwhile; look again
 	}
 	if seg.rf == nil {
 		f, err := os.Open(seg.path)
 		if err != nil {
-			s.mu.Unlock()
-			return Record{}, err
+			q.mu.Unlock()
+			return Record{}, false, err
 		}
 		seg.rf = f
 	}
-	off, limit, f := s.curOff, seg.synced, seg.rf
-	s.mu.Unlock()
+	limit, f := seg.synced, seg.rf
+	q.mu.Unlock()
 	// The file cannot go away meanwhile: segments are removed only once
 	// the cursor (this single caller) has passed them.
-	rec, _, size, err := readRecord(io.NewSectionReader(f, off, limit-off), nil)
+	rec, _, size, err := readRecord(io.NewSectionReader(f, at.off, limit-at.off), nil)
 	if err == nil {
 		err = decodeEvents(&rec)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	if err != nil {
 		if err == io.EOF {
 			err = ErrTruncated
 		}
 		if !isDataError(err) {
-			return Record{}, err
+			return Record{}, false, err
 		}
-		cerr := &CorruptionError{Segment: filepath.Base(seg.path), Offset: off, Err: err}
-		s.log.Error("spool: corrupt record found while shipping", zap.Error(cerr))
+		cerr := &CorruptionError{Segment: filepath.Base(seg.path), Offset: at.off, Err: err}
+		q.log.Error("spool: corrupt record found while shipping", zap.Error(cerr))
 		seg.corrupt = true
 		if seg.sealed {
-			s.quarantineLocked(seg)
+			q.quarantineLocked(seg)
 		} else {
-			s.rotateReq = true
+			q.rotateReq = true
 		}
-		return Record{}, nil
+		return Record{}, false, nil
 	}
-	s.curOff = off + size
-	rec.segment = seg.id
-	if rec.Seq > s.openAcked {
-		s.inflight = append(s.inflight, inflight{seq: rec.Seq})
+	q.cur.off = at.off + size
+	rec, ok := q.handOutLocked(seg.id, rec)
+	return rec, ok, nil
+}
+
+// handOutLocked hands out a record the cursor has just passed, to be
+// released later, unless it was released before this run. Callers hold mu.
+func (q *queue) handOutLocked(seg uint64, rec Record) (Record, bool) {
+	rec.segment = seg
+	if rec.Seq == 0 || rec.Seq <= q.cur.openAcked {
+		Recycle(&rec)
+		return Record{}, false
 	}
-	return rec, nil
+	q.cur.inflight = append(q.cur.inflight, inflight{seq: rec.Seq})
+	return rec, true
 }
 
 // advanceLocked moves the cursor past a finished sealed segment, to the
 // start of whichever segment comes next (perhaps one not created yet).
-func (s *Spool) advanceLocked(seg *segment) {
-	s.curSeg, s.curOff = seg.id+1, int64(headerSize)
-	s.deleteReleasedLocked()
+func (q *queue) advanceLocked(seg *segment) {
+	q.cur.seg, q.cur.off = seg.id+1, int64(headerSize)
+	q.deleteReleasedLocked()
 }
 
 // quarantineLocked moves a corrupt sealed segment aside. Its batches not yet
 // handed out are not shipped; they stay in the quarantine directory.
-func (s *Spool) quarantineLocked(seg *segment) {
+func (q *queue) quarantineLocked(seg *segment) {
 	if seg.rf != nil {
 		seg.rf.Close()
 		seg.rf = nil
 	}
-	if err := s.moveToQuarantine(seg.path); err != nil {
-		s.log.Error("spool: cannot quarantine segment", zap.String("segment", seg.path), zap.Error(err))
+	if err := q.moveToQuarantine(seg.path); err != nil {
+		q.log.Error("spool: cannot quarantine segment", zap.String("segment", seg.path), zap.Error(err))
 	}
-	s.corruptSegments.Add(1)
-	s.removeSegLocked(seg)
+	q.corruptSegments.Add(1)
+	q.removeSegLocked(seg)
 }
 
-func (s *Spool) removeSegLocked(seg *segment) {
-	for i, x := range s.segs {
+func (q *queue) removeSegLocked(seg *segment) {
+	for i, x := range q.segs {
 		if x == seg {
-			s.segs = append(s.segs[:i], s.segs[i+1:]...)
-			s.bytes -= seg.size
+			q.segs = append(q.segs[:i], q.segs[i+1:]...)
+			q.bytes -= seg.size
 			break
 		}
 	}
-	s.broadcast()
+	q.broadcast()
 }
 
 // deleteReleasedLocked removes sealed segments the cursor has passed whose
 // every batch is released. The active segment is never sealed.
-func (s *Spool) deleteReleasedLocked() {
-	for i := 0; i < len(s.segs); i++ {
-		seg := s.segs[i]
-		if !seg.sealed || seg.id >= s.curSeg || seg.released < seg.records {
+func (q *queue) deleteReleasedLocked() {
+	for i := 0; i < len(q.segs); i++ {
+		seg := q.segs[i]
+		if !seg.sealed || seg.id >= q.cur.seg || seg.released < seg.records {
 			continue
 		}
 		if seg.rf != nil {
@@ -191,53 +227,54 @@ func (s *Spool) deleteReleasedLocked() {
 			seg.rf = nil
 		}
 		if err := os.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			s.removeFault.fail(s.log, "spool: cannot remove released segment; retrying at every release", zap.String("segment", seg.path), zap.Error(err))
+			q.removeFault.fail(q.log, "spool: cannot remove released segment; retrying at every release", zap.String("segment", seg.path), zap.Error(err))
 			continue
 		}
-		s.removeFault.ok()
-		s.removeSegLocked(seg)
+		q.removeFault.ok()
+		q.removeSegLocked(seg)
 		i--
 	}
 }
 
-// Release marks a batch returned by Next as done: acknowledged by the
-// collector, quarantined, or replaced by sealed halves. A segment is
-// deleted once all its batches are released.
-func (s *Spool) Release(rec Record) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if seg := s.segByID(rec.segment); seg != nil {
+// release marks a record the cursor handed out as done; see
+// Spool.Release.
+func (q *queue) release(rec Record) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if seg := q.segByID(rec.segment); seg != nil {
 		seg.released++
 	}
-	for i := range s.inflight {
-		if s.inflight[i].seq == rec.Seq {
-			s.inflight[i].done = true
+	c := &q.cur
+	for i := range c.inflight {
+		if c.inflight[i].seq == rec.Seq {
+			c.inflight[i].done = true
 			break
 		}
 	}
 	n := 0
-	for n < len(s.inflight) && s.inflight[n].done {
-		s.ackedThrough = s.inflight[n].seq
+	for n < len(c.inflight) && c.inflight[n].done {
+		c.ackedThrough = c.inflight[n].seq
 		n++
 	}
-	s.inflight = append(s.inflight[:0], s.inflight[n:]...)
-	s.deleteReleasedLocked()
-	if s.ackedThrough != s.ackedSaved && time.Since(s.ackedSavedAt) >= ackedSaveEvery && !s.closed {
-		s.saveAckedLocked()
+	c.inflight = append(c.inflight[:0], c.inflight[n:]...)
+	q.deleteReleasedLocked()
+	if c.ackedThrough != c.ackedSaved && time.Since(c.ackedSavedAt) >= ackedSaveEvery && !q.closed {
+		q.saveAckedLocked()
 	}
-	s.broadcast()
+	q.broadcast()
 }
 
 // saveAckedLocked rewrites the acknowledged mark; a failure is retried a
 // second later. The mark only spares re-sends after a restart.
-func (s *Spool) saveAckedLocked() {
-	s.ackedSavedAt = time.Now()
-	if err := writeUint(filepath.Join(s.dir, ackedFile), s.ackedThrough, false); err != nil {
-		s.ackedFault.fail(s.log, "spool: cannot save acknowledged mark; retrying", zap.Error(err))
+func (q *queue) saveAckedLocked() {
+	c := &q.cur
+	c.ackedSavedAt = time.Now()
+	if err := writeUint(filepath.Join(q.dir, ackedFile), c.ackedThrough, false); err != nil {
+		c.ackedFault.fail(q.log, "spool: cannot save acknowledged mark; retrying", zap.Error(err))
 		return
 	}
-	s.ackedSaved = s.ackedThrough
-	s.ackedFault.ok()
+	c.ackedSaved = c.ackedThrough
+	c.ackedFault.ok()
 }
 
 // faultEscalate is how long a retried housekeeping failure lasts before it

@@ -332,7 +332,9 @@ func TestFailedSeqReservationSeals(t *testing.T) {
 	}
 	fillDisk(t, fs)
 	s.wmu.Lock()
-	s.floor = s.next // the next append reserves seqs
+	s.q.mu.Lock()
+	s.q.w.floor = s.q.next // the next append reserves seqs
+	s.q.mu.Unlock()
 	s.wmu.Unlock()
 	_, err := s.Append(1, 3, bigPayload(3), false)
 	if !errors.Is(err, syscall.ENOSPC) || !appendErrRe.MatchString(err.Error()) {

@@ -1,5 +1,7 @@
 package spool
 
+import "sync"
+
 // handoffLimit bounds the bytes of batches kept in memory for the shipping
 // cursor. Past it (the collector is away or slower than the emitters and
 // the cursor has fallen behind) new batches are read back from the segment
@@ -9,8 +11,12 @@ package spool
 // per million events, on a virtual machine where faults are dear).
 var handoffLimit = 8 << 20
 
-// handed is a batch just appended, waiting for the cursor: a copy, or the
-// block the caller gave (see AppendBlock).
+// handoff is the Spool's in-memory part, in front of its file queue:
+// copies of the records just appended, in append order, for the cursor.
+// It holds nothing the files do not: a record is put here only once it is
+// written, and the cursor takes it only once it is durable; whatever the
+// handoff lacks (over its limit, after a restart) is read back from the
+// file instead.
 //
 // The cursor usually reaches a batch moments after it was written, and
 // reading it back cost a pread, a checksum and an S2 decode of every byte:
@@ -19,56 +25,76 @@ var handoffLimit = 8 << 20
 // Headroom, so that the shipper sends it without another copy; a caller
 // that assembled the batch in such a block and gives it (AppendBlock) saves
 // even that.
+//
+// It is safe for concurrent use: the writer puts, the cursor takes.
+type handoff struct {
+	mu    sync.Mutex
+	recs  []handed // in append order
+	bytes int      // of recs' events
+}
+
+// handed is a batch just appended, waiting for the cursor: a copy, or the
+// block the caller gave (see AppendBlock).
 type handed struct {
-	seg  uint64
-	off  int64 // the record's offset in its segment
-	size int64 // its size on disk
+	at   position // where the record is in the files
+	size int64    // its size on disk
 	rec  Record
 }
 
-// handOff remembers a record just written at seg/off: it keeps block, the
-// caller's memory events lie in (nil for none), or else a copy. It reports
-// whether it kept block. Callers hold mu.
-func (s *Spool) handOff(seg uint64, off, size int64, seq uint64, createdNs int64, count uint32, events []byte, block *[]byte) (kept bool) {
-	if s.handBytes+len(events) > handoffLimit {
+// put keeps rec, whose events are events, just written at at in size bytes
+// on disk: it keeps block, the caller's memory events lie in (nil for
+// none), or else a copy. It reports whether it kept block. Records must be
+// put in append order.
+func (h *handoff) put(at position, size int64, rec Record, events []byte, block *[]byte) (kept bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.bytes+len(events) > handoffLimit {
 		return false
 	}
-	var ev []byte
 	mem := block
 	if inBlock(events, block) {
-		ev, kept = events[:len(events):len(events)], true
+		rec.Events, kept = events[:len(events):len(events)], true
 	} else {
-		mem, ev = ownedEvents(len(events))
-		copy(ev, events)
+		mem, rec.Events = ownedEvents(len(events))
+		copy(rec.Events, events)
 	}
-	s.hand = append(s.hand, handed{seg: seg, off: off, size: size,
-		rec: Record{Seq: seq, CreatedNs: createdNs, EventCount: count, Events: ev, mem: mem}})
-	s.handBytes += len(ev)
+	rec.mem = mem
+	h.recs = append(h.recs, handed{at: at, size: size, rec: rec})
+	h.bytes += len(events)
 	return kept
 }
 
-// takeHanded returns the copy of the record at seg/off, if there is one,
-// and forgets copies the cursor has passed. Callers hold mu.
-func (s *Spool) takeHanded(seg uint64, off int64) (handed, bool) {
+// take returns the record at at, if the handoff holds it, and forgets the
+// records before it, which the cursor has passed.
+func (h *handoff) take(at position) (handed, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	i := 0
-	for i < len(s.hand) && (s.hand[i].seg < seg || (s.hand[i].seg == seg && s.hand[i].off < off)) {
-		s.handBytes -= len(s.hand[i].rec.Events)
-		Recycle(&s.hand[i].rec) // passed: nobody else has it
+	for i < len(h.recs) && h.recs[i].at.before(at) {
+		h.bytes -= len(h.recs[i].rec.Events)
+		Recycle(&h.recs[i].rec) // passed: nobody else has it
 		i++
 	}
-	var h handed
-	ok := i < len(s.hand) && s.hand[i].seg == seg && s.hand[i].off == off
+	var got handed
+	ok := i < len(h.recs) && h.recs[i].at == at
 	if ok {
-		h = s.hand[i]
-		s.handBytes -= len(h.rec.Events)
+		got = h.recs[i]
+		h.bytes -= len(got.rec.Events)
 		i++
 	}
 	if i > 0 {
-		clear(s.hand[:i]) // let the shipper own the events alone
-		s.hand = s.hand[i:]
-		if len(s.hand) == 0 {
-			s.hand = nil
+		clear(h.recs[:i]) // let the shipper own the events alone
+		h.recs = h.recs[i:]
+		if len(h.recs) == 0 {
+			h.recs = nil
 		}
 	}
-	return h, ok
+	return got, ok
+}
+
+// clear forgets every record (at Close).
+func (h *handoff) clear() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs, h.bytes = nil, 0
 }

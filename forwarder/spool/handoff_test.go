@@ -29,14 +29,14 @@ func TestHandoff(t *testing.T) {
 			s := mustOpen(t, t.TempDir(), tc.opts)
 			defer s.Close()
 			appendN(t, s, 1, 12)
-			handed := len(s.hand)
+			handed := len(s.h.recs)
 			for i := 1; i <= 12; i++ {
 				rec := next(t, s)
 				checkRecord(t, rec, i)
 				s.Release(rec)
 			}
-			if len(s.hand) != 0 || s.handBytes != 0 {
-				t.Fatalf("copies left after the cursor passed: %d (%d bytes)", len(s.hand), s.handBytes)
+			if len(s.h.recs) != 0 || s.h.bytes != 0 {
+				t.Fatalf("copies left after the cursor passed: %d (%d bytes)", len(s.h.recs), s.h.bytes)
 			}
 			if tc.limit == 0 && handed != 0 || tc.limit == 1<<20 && handed != 12 {
 				t.Fatalf("unexpected copies; got %d", handed)
