@@ -114,45 +114,10 @@ func diskFullInActiveSegment(t *testing.T, fill, early bool) {
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-
-	// The shipper, like the forwarder's: Next in a loop, each record
-	// checked against the appends that succeeded, in order, then Release.
-	var mu sync.Mutex
-	var want []int // payload index of each record appended, in order
-	got := 0
-	shipCtx, stopShipping := context.WithCancel(ctx)
-	defer stopShipping()
-	shipped := make(chan error, 1)
-	start := make(chan struct{})
-	go func() {
-		select {
-		case <-start:
-		case <-shipCtx.Done():
-			shipped <- nil
-			return
-		}
-		for {
-			rec, err := s.Next(shipCtx)
-			if err != nil {
-				if shipCtx.Err() != nil && ctx.Err() == nil {
-					err = nil // stopped by the test
-				}
-				shipped <- err
-				return
-			}
-			mu.Lock()
-			ok := got < len(want) && bytes.Equal(rec.Events, bigPayload(want[got])) && rec.EventCount == uint32(want[got])
-			got++
-			mu.Unlock()
-			if !ok {
-				shipped <- fmt.Errorf("record seq %d came back out of order, damaged or never appended", rec.Seq)
-				return
-			}
-			s.Release(rec)
-		}
-	}()
+	sh := startShipper(ctx, s)
+	defer sh.stop()
 	if early {
-		close(start)
+		sh.begin()
 	}
 
 	const total = 80 // about four times what the disk holds
@@ -161,9 +126,7 @@ func diskFullInActiveSegment(t *testing.T, fill, early bool) {
 	for ; i < total; i++ {
 		_, err := s.Append(1, uint32(i), bigPayload(i), false)
 		if err == nil {
-			mu.Lock()
-			want = append(want, i)
-			mu.Unlock()
+			sh.appended(i)
 			if err := s.Sync(); err != nil {
 				t.Fatalf("sync: %v", err)
 			}
@@ -178,9 +141,7 @@ func diskFullInActiveSegment(t *testing.T, fill, early bool) {
 			if fill {
 				fillDisk(t, fs)
 			}
-			if !early {
-				close(start)
-			}
+			sh.begin()
 		}
 		// Retry the same batch, as the forwarder's writer does.
 		select {
@@ -196,8 +157,8 @@ func diskFullInActiveSegment(t *testing.T, fill, early bool) {
 	if err := s.WaitDrained(ctx); err != nil {
 		t.Fatalf("drain: %v (stats %+v)", err, s.Stats())
 	}
-	stopShipping()
-	if err := <-shipped; err != nil {
+	got, err := sh.finish()
+	if err != nil {
 		t.Fatalf("shipping: %v", err)
 	}
 	if got != total {
@@ -219,17 +180,90 @@ func diskFullInActiveSegment(t *testing.T, fill, early bool) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Everything was acknowledged: a restart finds nothing to ship, and
-	// nothing damaged.
-	s2 := mustOpen(t, dir, Options{Compression: CompressionNone})
-	defer s2.Close()
-	noNext(t, s2)
-	if st := s2.Stats(); st.Pending != 0 || st.TornTails != 0 || st.CorruptSegments != 0 {
+	checkRestartClean(t, dir)
+}
+
+// checkRestartClean wants a spool whose every batch was acknowledged to
+// find nothing to ship at a restart, and nothing damaged.
+func checkRestartClean(t *testing.T, dir string) {
+	t.Helper()
+	s := mustOpen(t, dir, Options{Compression: CompressionNone})
+	defer s.Close()
+	noNext(t, s)
+	if st := s.Stats(); st.Pending != 0 || st.TornTails != 0 || st.CorruptSegments != 0 {
 		t.Errorf("after restart: stats %+v; want nothing pending, torn or corrupt", st)
 	}
-	if q, _ := os.ReadDir(s2.QuarantineDir()); len(q) != 0 {
+	if q, _ := os.ReadDir(s.QuarantineDir()); len(q) != 0 {
 		t.Errorf("%d files in quarantine after a full disk", len(q))
 	}
+}
+
+// checkingShipper ships like the forwarder: Next in a loop, each record
+// checked against the appends that succeeded, in order, then Release. It
+// waits for begin before it takes the first record.
+type checkingShipper struct {
+	s     *Spool
+	ctx   context.Context // the test's: its end is a failure
+	stop  context.CancelFunc
+	start chan struct{}
+	once  sync.Once
+	done  chan error
+
+	mu   sync.Mutex
+	want []int // payload index of each record appended, in order
+	got  int
+}
+
+func startShipper(ctx context.Context, s *Spool) *checkingShipper {
+	shipCtx, stop := context.WithCancel(ctx)
+	sh := &checkingShipper{s: s, ctx: ctx, stop: stop, start: make(chan struct{}), done: make(chan error, 1)}
+	go func() { sh.done <- sh.run(shipCtx) }()
+	return sh
+}
+
+func (sh *checkingShipper) run(ctx context.Context) error {
+	select {
+	case <-sh.start:
+	case <-ctx.Done():
+		return nil
+	}
+	for {
+		rec, err := sh.s.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil && sh.ctx.Err() == nil {
+				err = nil // stopped by the test
+			}
+			return err
+		}
+		sh.mu.Lock()
+		ok := sh.got < len(sh.want) && bytes.Equal(rec.Events, bigPayload(sh.want[sh.got])) && rec.EventCount == uint32(sh.want[sh.got])
+		sh.got++
+		sh.mu.Unlock()
+		if !ok {
+			return fmt.Errorf("record seq %d came back out of order, damaged or never appended", rec.Seq)
+		}
+		sh.s.Release(rec)
+	}
+}
+
+// appended records that the append of payload i succeeded.
+func (sh *checkingShipper) appended(i int) {
+	sh.mu.Lock()
+	sh.want = append(sh.want, i)
+	sh.mu.Unlock()
+}
+
+// begin lets the shipper start; later calls do nothing.
+func (sh *checkingShipper) begin() { sh.once.Do(func() { close(sh.start) }) }
+
+// finish stops the shipper and returns how many records it shipped and
+// what went wrong.
+func (sh *checkingShipper) finish() (int, error) {
+	sh.stop()
+	err := <-sh.done
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.got, err
 }
 
 var appendErrRe = regexp.MustCompile(`^append to segment [0-9]{20}\.seg at offset [0-9]+: .*no space left on device$`)
