@@ -126,30 +126,18 @@ func (e *Emitter) ID() uuid.UUID { return e.id }
 // with reason "invalid"; one that would exceed the message size limit with
 // reason "too_large".
 func (e *Emitter) Emit(ev *wire.Inference) bool {
-	if ev == nil {
-		return e.offer(0, nil)
-	}
-	x := wire.Event{Kind: wire.KindInference, Inference: *ev}
-	return e.offer(e.clock.Now(), &x)
+	return e.offer(e.clock.Now(), wire.InferenceMember(ev))
 }
 
 // EmitAt is Emit with an explicit event time (the request's start). A zero
 // start means now.
 func (e *Emitter) EmitAt(start time.Time, ev *wire.Inference) bool {
-	if ev == nil {
-		return e.offer(0, nil)
-	}
-	x := wire.Event{Kind: wire.KindInference, Inference: *ev}
-	return e.offer(e.timestamp(start), &x)
+	return e.offer(e.timestamp(start), wire.InferenceMember(ev))
 }
 
 // EmitLifecycle offers a lifecycle event, timestamped now, like Emit.
 func (e *Emitter) EmitLifecycle(ev *wire.Lifecycle) bool {
-	if ev == nil {
-		return e.offer(0, nil)
-	}
-	x := wire.Event{Kind: wire.KindLifecycle, Lifecycle: *ev}
-	return e.offer(e.clock.Now(), &x)
+	return e.offer(e.clock.Now(), wire.LifecycleMember(ev))
 }
 
 // timestamp is the event time of a request that started at start: a zero
@@ -169,18 +157,13 @@ func (e *Emitter) timestamp(start time.Time) int64 {
 // as dropped. An event Emit would drop as "invalid" or "too_large" is
 // dropped likewise, and EmitWait says why.
 func (e *Emitter) EmitWait(ctx context.Context, start time.Time, ev *wire.Inference) error {
-	ts := e.timestamp(start)
-	if ev == nil {
-		return e.offerWait(ctx, ts, nil)
-	}
-	x := wire.Event{Kind: wire.KindInference, Inference: *ev}
-	return e.offerWait(ctx, ts, &x)
+	return e.offerWait(ctx, e.timestamp(start), wire.InferenceMember(ev))
 }
 
 // offerWait is the blocking counterpart of offer, behind EmitWait: it
-// waits for room in the buffer (see EmitWait). A nil ev is dropped as
-// invalid.
-func (e *Emitter) offerWait(ctx context.Context, ts int64, ev *wire.Event) error {
+// waits for room in the buffer (see EmitWait). The zero Member (a nil
+// event) is dropped as invalid.
+func (e *Emitter) offerWait(ctx context.Context, ts int64, ev wire.Member) error {
 	bad := check(ev, e.opts.MaxMessageSize)
 	for {
 		e.mu.Lock()
@@ -235,9 +218,10 @@ var (
 )
 
 // offer is the hot path shared by the non-blocking Emit variants, for
-// every kind of event: ev is the caller's event wrapped by its Emit
-// variant (nil: dropped as invalid). It is copied, never retained.
-func (e *Emitter) offer(ts int64, ev *wire.Event) bool {
+// every kind of event: ev refers to the caller's event (the zero Member, a
+// nil event, is dropped as invalid), which is copied into a slot, never
+// retained, and not copied at all when it is dropped.
+func (e *Emitter) offer(ts int64, ev wire.Member) bool {
 	// An event the forwarder would refuse (too large, or not valid UTF-8)
 	// would make it hang up on every replay and wedge the replay ring, so
 	// it is dropped here.
@@ -263,12 +247,9 @@ func (e *Emitter) offer(ts int64, ev *wire.Event) bool {
 }
 
 // check says why the forwarder would refuse ev, or reasonNone: the kind's
-// own rules in wire (Event.Check) against limit, the forwarder's message
+// own rules in wire (Member.Check) against limit, the forwarder's message
 // size limit, with the two ids the writer adds. A nil event is invalid.
-func check(ev *wire.Event, limit int) reason {
-	if ev == nil {
-		return reasonInvalid
-	}
+func check(ev wire.Member, limit int) reason {
 	switch err := ev.Check(limit); err {
 	case nil:
 		return reasonNone
@@ -281,10 +262,10 @@ func check(ev *wire.Event, limit int) reason {
 // fillLocked writes ev into slot s with the next seq and the drops so far
 // (all of them have lower seqs), and publishes it. The writer stamps the
 // ids.
-func (e *Emitter) fillLocked(s *wire.Event, ts int64, ev *wire.Event) {
+func (e *Emitter) fillLocked(s *wire.Event, ts int64, ev wire.Member) {
 	e.emitted++
 	e.seq++
-	*s = *ev
+	ev.Fill(s)
 	s.TimestampNs, s.Seq, s.DroppedTotal = ts, e.seq, e.inBand
 	e.q.publish()
 }

@@ -14,9 +14,10 @@ package wire
 //     lifecycle.go has (words, textBytes, validText, put, the decReader
 //     method, setCapnp, readCapnp).
 //  3. here: a Kind constant and its String, and the field on Event.
-//  4. kinds.go: one case in each switch.
-//  5. emitter: a thin public EmitX that wraps the value in an Event; nothing
-//     else there knows the kinds.
+//  4. kinds.go: one case in each switch, and the kind's pointer and
+//     constructor on Member; kinds_test.go: the kind in memberOf.
+//  5. emitter: a thin public EmitX that passes wire.XMember(v) to offer;
+//     nothing else there knows the kinds.
 //
 // TestEveryKindRoundTrips fails until steps 2 to 4 are done.
 type Kind uint16
