@@ -96,54 +96,55 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first configuration error. It
+// Validate reports the first configuration error, naming fields by their
+// Go names (cmd/collector turns them into its flags' names). It
 // enforces the security default: a bearer token is required unless the
 // listener is loopback-only or InsecureNoAuth is set.
 func (c Config) Validate() error {
 	switch {
 	case c.DataDir == "":
-		return errors.New("--data is required")
+		return errors.New("DataDir is required")
 	case c.OutDir == "":
-		return errors.New("--out is required")
+		return errors.New("OutDir is required")
 	case c.Window < time.Second || c.Window%time.Second != 0:
-		return fmt.Errorf("--window %v must be a whole number of seconds, at least 1s", c.Window)
+		return fmt.Errorf("Window %v must be a whole number of seconds, at least 1s", c.Window)
 	case time.Hour%c.Window != 0 && c.Window%time.Hour != 0:
-		return fmt.Errorf("--window %v must divide an hour (or be whole hours) so windows align with partitions", c.Window)
+		return fmt.Errorf("Window %v must divide an hour (or be whole hours) so windows align with partitions", c.Window)
 	case c.Window > 24*time.Hour:
-		return fmt.Errorf("--window %v exceeds 24h", c.Window)
+		return fmt.Errorf("Window %v exceeds 24h", c.Window)
 	case c.AllowedLateness < 0:
-		return fmt.Errorf("--allowed-lateness %v is negative", c.AllowedLateness)
+		return fmt.Errorf("AllowedLateness %v is negative", c.AllowedLateness)
 	case c.FlushInterval <= 0:
-		return fmt.Errorf("--flush-interval %v must be positive", c.FlushInterval)
+		return fmt.Errorf("FlushInterval %v must be positive", c.FlushInterval)
 	case c.MaxGroups < 1:
-		return fmt.Errorf("--max-groups %d must be positive", c.MaxGroups)
+		return fmt.Errorf("MaxGroups %d must be positive", c.MaxGroups)
 	case c.MaxModels < 1:
-		return fmt.Errorf("--max-models %d must be positive", c.MaxModels)
+		return fmt.Errorf("MaxModels %d must be positive", c.MaxModels)
 	case c.MaxWindows < 2:
-		return fmt.Errorf("--max-windows %d must be at least 2", c.MaxWindows)
+		return fmt.Errorf("MaxWindows %d must be at least 2", c.MaxWindows)
 	case c.MaxTotalGroups < c.MaxGroups:
-		return fmt.Errorf("--max-total-groups %d is below --max-groups %d", c.MaxTotalGroups, c.MaxGroups)
+		return fmt.Errorf("MaxTotalGroups %d is below MaxGroups %d", c.MaxTotalGroups, c.MaxGroups)
 	case c.MaxEmitters < 1 || c.MaxEmittersPerForwarder < 1:
-		return fmt.Errorf("--max-emitters %d and --max-emitters-per-forwarder %d must be positive", c.MaxEmitters, c.MaxEmittersPerForwarder)
+		return fmt.Errorf("MaxEmitters %d and MaxEmittersPerForwarder %d must be positive", c.MaxEmitters, c.MaxEmittersPerForwarder)
 	case c.MaxBodyBytes < 1024:
-		return fmt.Errorf("--max-body-bytes %d is below 1024", c.MaxBodyBytes)
+		return fmt.Errorf("MaxBodyBytes %d is below 1024", c.MaxBodyBytes)
 	case c.DedupeTTL <= 0:
-		return fmt.Errorf("--dedupe-ttl %v must be positive", c.DedupeTTL)
+		return fmt.Errorf("DedupeTTL %v must be positive", c.DedupeTTL)
 	case c.QueueSize < 1 || c.MaxInflight < 1:
-		return errors.New("queue size and in-flight limit must be positive")
+		return fmt.Errorf("QueueSize %d and MaxInflight %d must be positive", c.QueueSize, c.MaxInflight)
 	case c.MaxConns < 1:
-		return fmt.Errorf("--max-conns %d must be at least 1", c.MaxConns)
+		return fmt.Errorf("MaxConns %d must be at least 1", c.MaxConns)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("--tls-cert and --tls-key go together: give both or neither")
+		return errors.New("TLSCert and TLSKey go together: give both or neither")
 	}
 	if c.Listen != "" {
 		host, _, err := net.SplitHostPort(c.Listen)
 		if err != nil {
-			return fmt.Errorf("--listen %q: %v", c.Listen, err)
+			return fmt.Errorf("Listen %q: %v", c.Listen, err)
 		}
 		if c.Token == "" && !c.InsecureNoAuth && !LoopbackOnly(host) {
-			return fmt.Errorf("--listen %s is not loopback-only: give --token-file, or --insecure-no-auth to accept anyone", c.Listen)
+			return fmt.Errorf("Listen %s is not loopback-only: give a Token, or InsecureNoAuth to accept anyone", c.Listen)
 		}
 	}
 	return nil

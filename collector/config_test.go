@@ -22,15 +22,15 @@ func TestConfigValidate(t *testing.T) {
 		{"public without token", func(c *Config) { c.Listen = "10.0.0.1:9000" }, "not loopback-only"},
 		{"public with token", func(c *Config) { c.Listen = "0.0.0.0:9000"; c.Token = "t" }, ""},
 		{"public insecure", func(c *Config) { c.Listen = "0.0.0.0:9000"; c.InsecureNoAuth = true }, ""},
-		{"bad listen", func(c *Config) { c.Listen = "nonsense" }, "--listen"},
-		{"no data", func(c *Config) { c.DataDir = "" }, "--data"},
-		{"no out", func(c *Config) { c.OutDir = "" }, "--out"},
-		{"sub-second window", func(c *Config) { c.Window = 1500 * time.Millisecond }, "--window"},
-		{"window not dividing an hour", func(c *Config) { c.Window = 7 * time.Minute }, "--window"},
+		{"bad listen", func(c *Config) { c.Listen = "nonsense" }, "Listen"},
+		{"no data", func(c *Config) { c.DataDir = "" }, "DataDir"},
+		{"no out", func(c *Config) { c.OutDir = "" }, "OutDir"},
+		{"sub-second window", func(c *Config) { c.Window = 1500 * time.Millisecond }, "Window"},
+		{"window not dividing an hour", func(c *Config) { c.Window = 7 * time.Minute }, "Window"},
 		{"hour window", func(c *Config) { c.Window = time.Hour }, ""},
-		{"negative lateness", func(c *Config) { c.AllowedLateness = -time.Second }, "--allowed-lateness"},
-		{"negative groups", func(c *Config) { c.MaxGroups = -1 }, "--max-groups"},
-		{"tiny body", func(c *Config) { c.MaxBodyBytes = 10 }, "--max-body-bytes"},
+		{"negative lateness", func(c *Config) { c.AllowedLateness = -time.Second }, "AllowedLateness"},
+		{"negative groups", func(c *Config) { c.MaxGroups = -1 }, "MaxGroups"},
+		{"tiny body", func(c *Config) { c.MaxBodyBytes = 10 }, "MaxBodyBytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -63,8 +63,8 @@ func TestConfigTLSAndAuthPolicy(t *testing.T) {
 		wantErr string
 	}{
 		{"tls pair", func(c *Config) { c.TLSCert, c.TLSKey = "c", "k" }, ""},
-		{"cert without key", func(c *Config) { c.TLSCert = "c" }, "--tls-cert and --tls-key"},
-		{"key without cert", func(c *Config) { c.TLSKey = "k" }, "--tls-cert and --tls-key"},
+		{"cert without key", func(c *Config) { c.TLSCert = "c" }, "TLSCert and TLSKey"},
+		{"key without cert", func(c *Config) { c.TLSKey = "k" }, "TLSCert and TLSKey"},
 		{"ipv6 wildcard without token", func(c *Config) { c.Listen = "[::]:9000" }, "not loopback-only"},
 		{"host name without token", func(c *Config) { c.Listen = "collector.internal:9000" }, "not loopback-only"},
 		{"tls does not replace the token", func(c *Config) { c.Listen = "0.0.0.0:9000"; c.TLSCert, c.TLSKey = "c", "k" }, "not loopback-only"},

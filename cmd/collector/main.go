@@ -143,7 +143,7 @@ func parseFlags(args []string) (*options, error) {
 		c.CrashAfter = n
 	}
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, errors.New(configErrorInFlags(err, fs, c))
 	}
 	if c.TLSCert != "" {
 		t, err := collector.LoadTLSConfig(c.TLSCert, c.TLSKey)

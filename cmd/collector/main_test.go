@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,24 @@ func TestRunConfigErrors(t *testing.T) {
 				t.Fatalf("unexpected exit status; got %d; want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestConfigErrorsNameFlags: the collector library names Config fields in
+// its errors; the command turns every one it can into its flag.
+func TestConfigErrorsNameFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"--max-groups 0":                          "--max-groups 0 must be positive",
+		"--max-total-groups 5":                    "--max-total-groups 5 is below --max-groups 100000",
+		"--max-emitters-per-forwarder 0":          "--max-emitters 100000 and --max-emitters-per-forwarder 0 must be positive",
+		"--tls-cert a":                            "--tls-cert and --tls-key go together",
+		"--allowed-lateness -1s":                  "--allowed-lateness -1s is negative",
+		"--listen 0.0.0.0:1 --allowed-lateness 0": "give a --token-file, or --insecure-no-auth",
+	} {
+		argv := append([]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--out", t.TempDir()}, strings.Fields(args)...)
+		_, err := parseFlags(argv)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v; want an error containing %q", args, err, want)
+		}
 	}
 }
