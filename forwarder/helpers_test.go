@@ -37,6 +37,9 @@ type testCollector struct {
 	t      *testing.T
 	srv    *httptest.Server
 	status atomic.Int32 // answer with this status instead of 200 when non-zero
+	// statusLeft, when positive, is how many more requests get status;
+	// the last of them clears it.
+	statusLeft atomic.Int32
 
 	mu       sync.Mutex
 	batches  map[string][]byte // forwarder id + batch seq -> events
@@ -66,6 +69,9 @@ func (tc *testCollector) handle(w http.ResponseWriter, r *http.Request) {
 	tc.requests++
 	tc.mu.Unlock()
 	if s := tc.status.Load(); s != 0 {
+		if tc.statusLeft.Load() > 0 && tc.statusLeft.Add(-1) == 0 {
+			tc.status.Store(0)
+		}
 		http.Error(w, "test says no", int(s))
 		return
 	}
