@@ -128,7 +128,7 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 		// WAL written by a newer version holds one: stored and audited
 		// (above), in no table, and said so.
 		t.unknown++
-		if c.logLimit.allow("kind", time.Now()) {
+		if c.logLimit.Allow("kind", time.Now()) {
 			c.log.Error("event of a kind this collector has no table for; counted in events_unknown_kind_total only",
 				zap.Uint64("lsn", lsn), zap.Stringer("kind", ev.Kind))
 		}
@@ -200,7 +200,7 @@ func (c *Collector) uncommittedWindows() int {
 
 func (c *Collector) onOverflow(windowStart int64, model string) {
 	c.m.overflowed.Inc()
-	if c.logLimit.allow("overflow", time.Now()) {
+	if c.logLimit.Allow("overflow", time.Now()) {
 		c.log.Warn("aggregation cap reached; keys fold into an overflow key",
 			zap.Time("window", time.Unix(0, windowStart).UTC()), zap.String("model_id", model),
 			zap.Int("max_groups", c.cfg.MaxGroups), zap.Int("max_models", c.cfg.MaxModels))

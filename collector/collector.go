@@ -15,6 +15,7 @@ import (
 	"github.com/readout-dev/readout/collector/ledger"
 	"github.com/readout-dev/readout/collector/wal"
 	"github.com/readout-dev/readout/collector/window"
+	"github.com/readout-dev/readout/internal/lograte"
 	"github.com/readout-dev/readout/wire"
 )
 
@@ -34,7 +35,7 @@ type Collector struct {
 	applied    uint64      // last WAL record applied to memory
 	ingest     ingestClock // the collector's running time, for the dedupe TTL
 	lastIngest int64       // the newest ingest-clock reading replay saw
-	logLimit   rateLimits  // loop-only
+	logLimit   lograte.Kinds
 
 	fl      flushState   // flushes and checkpoints (flush.go)
 	scratch groupScratch // group commit buffers (ingest.go)
@@ -87,7 +88,7 @@ type intake struct {
 	inflight  chan struct{} // HTTP requests read or waiting (handler.go)
 	mu        sync.RWMutex  // guards closed against callers enqueueing
 	closed    bool
-	rejectLog sharedLimit // handlers
+	rejectLog lograte.Limit // handlers
 }
 
 // faults is fault injection for tests (crash.go).
@@ -146,9 +147,11 @@ func Open(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Collector, e
 			dups:    make(map[[16]byte]uint32),
 		},
 		intake: intake{
-			queue:    make(chan *request, cfg.QueueSize),
-			inflight: make(chan struct{}, cfg.MaxInflight),
+			queue:     make(chan *request, cfg.QueueSize),
+			inflight:  make(chan struct{}, cfg.MaxInflight),
+			rejectLog: lograte.Limit{Every: logEvery},
 		},
+		logLimit: lograte.Kinds{Every: logEvery},
 	}
 	c.agg = window.New(window.Config{Width: cfg.Window, MaxGroups: cfg.MaxGroups, MaxModels: cfg.MaxModels, MaxTotalGroups: cfg.MaxTotalGroups})
 	c.agg.OnOverflow = c.onOverflow

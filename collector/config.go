@@ -8,10 +8,10 @@ package collector
 import (
 	"errors"
 	"fmt"
-	"github.com/readout-dev/readout/internal/batchhttp"
 	"net"
 	"time"
 
+	"github.com/readout-dev/readout/internal/batchhttp"
 	"github.com/readout-dev/readout/internal/netpolicy"
 )
 

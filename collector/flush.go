@@ -111,7 +111,7 @@ func (c *Collector) startCheckpoint(all, force bool) bool {
 		return false
 	}
 	seg, err := c.wal.Rotate()
-	if err != nil && c.logLimit.allow("rotate", time.Now()) {
+	if err != nil && c.logLimit.Allow("rotate", time.Now()) {
 		// Harmless: recovery also skips records by LSN, only damage in
 		// the older records of this segment could now cut newer ones.
 		c.log.Warn("cannot start a wal segment for the checkpoint", zap.Error(err))
@@ -205,7 +205,7 @@ func (c *Collector) finishFlush(res flushResult) error {
 		c.fl.garbage = append(c.fl.garbage, res.garbage...)
 		c.fl.unflushed = append(c.fl.unflushed, job.ws...)
 		c.m.flushErrors.Inc()
-		if c.logLimit.allow("flush", time.Now()) {
+		if c.logLimit.Allow("flush", time.Now()) {
 			c.log.Error("flush failed; windows stay in memory and are retried", zap.Error(res.err))
 		}
 		c.updateGauges()

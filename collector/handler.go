@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"github.com/readout-dev/readout/internal/batchhttp"
 	"io"
 	"mime"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
+	"github.com/readout-dev/readout/internal/batchhttp"
 	"github.com/readout-dev/readout/wire"
 )
 
@@ -94,7 +94,7 @@ func (c *Collector) serveBatch(w http.ResponseWriter, r *http.Request) {
 		if herr.reason != "" {
 			c.m.rejected.WithLabelValues(herr.reason).Inc()
 		}
-		if c.intake.rejectLog.allow(time.Now()) {
+		if c.intake.rejectLog.Allow(time.Now()) {
 			c.log.Warn("batch rejected (logged at most every 10s)", zap.Int("status", herr.code),
 				zap.String("reason", herr.msg), zap.String("remote", r.RemoteAddr))
 		}

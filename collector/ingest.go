@@ -243,7 +243,7 @@ func (c *Collector) apply(sg *stagedGroup) {
 // (the forwarder retries it); its events were never applied.
 func (c *Collector) commitFailed(sg *stagedGroup, err error) {
 	c.m.walErrors.Inc()
-	if c.logLimit.allow("wal", time.Now()) {
+	if c.logLimit.Allow("wal", time.Now()) {
 		c.log.Error("wal commit failed; answering 503", zap.String("segment", sg.segment),
 			zap.Int64("offset", sg.start), zap.Int("batches", len(sg.group)), zap.Error(err))
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/readout-dev/readout/internal/lograte"
 )
 
 // ServerErrorLog returns the net/http server error log for the ingest
@@ -16,17 +18,17 @@ import (
 // last one. net/http never puts request headers, and so never the bearer
 // token, in these lines.
 func ServerErrorLog(log *zap.Logger) *stdlog.Logger {
-	return stdlog.New(&limitedWriter{log: log}, "", 0)
+	return stdlog.New(&limitedWriter{log: log, limit: lograte.Limit{Every: logEvery}}, "", 0)
 }
 
 type limitedWriter struct {
 	log        *zap.Logger
-	limit      sharedLimit
+	limit      lograte.Limit
 	suppressed atomic.Int64
 }
 
 func (w *limitedWriter) Write(p []byte) (int, error) {
-	if !w.limit.allow(time.Now()) {
+	if !w.limit.Allow(time.Now()) {
 		w.suppressed.Add(1)
 		return len(p), nil
 	}

@@ -194,7 +194,7 @@ func (f *Forwarder) commit(ctx context.Context, group []*batch) {
 				synced = i
 			}
 			waitStart := time.Now()
-			if f.fullLog.allow() {
+			if f.fullLog.Allow(time.Now()) {
 				f.log.Warn("spool full; pausing reads and acknowledgements until batches ship")
 			}
 			err = f.sp.WaitSpace(ctx, len(b.data))
@@ -205,7 +205,7 @@ func (f *Forwarder) commit(ctx context.Context, group []*batch) {
 			}
 		default:
 			f.m.spoolErrors.Inc()
-			if f.diskLog.allow() {
+			if f.diskLog.Allow(time.Now()) {
 				f.log.Error("spool append failed; retrying every second (logged once a minute; readout_forwarder_spool_write_errors_total counts each)", zap.Error(err))
 			}
 			if !sleepCtx(ctx, time.Second) {
@@ -228,7 +228,7 @@ func (f *Forwarder) syncAndAck(ctx context.Context, group []*batch, start time.T
 			break
 		}
 		f.m.spoolErrors.Inc()
-		if f.diskLog.allow() {
+		if f.diskLog.Allow(time.Now()) {
 			f.log.Error("spool sync failed; retrying every second (logged once a minute)", zap.Error(err))
 		}
 		if !sleepCtx(ctx, time.Second) {

@@ -9,13 +9,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/readout-dev/readout/internal/batchhttp"
 	"net"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/readout-dev/readout/internal/batchhttp"
 	"github.com/readout-dev/readout/internal/netpolicy"
 	"github.com/readout-dev/readout/wire"
 )

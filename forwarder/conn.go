@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -209,7 +208,7 @@ func (f *Forwarder) readLoop(cs *connState) string {
 			if bad != nil {
 				r := reason(bad)
 				f.m.malformed.WithLabelValues(r).Inc()
-				if f.malformedLog.allow() {
+				if f.malformedLog.Allow(time.Now()) {
 					f.log.Warn("malformed frame; closing connection", zap.String("reason", r), zap.Error(bad))
 				}
 				return "malformed"
@@ -312,23 +311,4 @@ func (f *Forwarder) handOn(cs *connState, frames []byte, meta chunkMeta) {
 		cs.sentClosed = true
 	}
 	f.batcher.add(cs, frames, meta)
-}
-
-// rateLimit allows one event per interval; it keeps per-frame logging from
-// flooding the log.
-type rateLimit struct {
-	mu       sync.Mutex
-	last     time.Time
-	interval time.Duration
-}
-
-func (r *rateLimit) allow() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	if now.Sub(r.last) < r.interval {
-		return false
-	}
-	r.last = now
-	return true
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/readout-dev/readout/forwarder/spool"
+	"github.com/readout-dev/readout/internal/lograte"
 )
 
 // Forwarder is the daemon: listener, batcher, spool writer and shipper.
@@ -41,9 +42,9 @@ type Forwarder struct {
 	drainCh  chan struct{}
 	ready    atomic.Bool
 
-	malformedLog, fullLog, retryLog, rejectLog rateLimit
+	malformedLog, fullLog, retryLog, rejectLog lograte.Limit
 	// diskLog keeps a failing disk, retried every second, to one line a minute.
-	diskLog rateLimit
+	diskLog lograte.Limit
 }
 
 // New opens the spool and the socket. cfg must have passed Validate. A nil
@@ -84,10 +85,10 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, er
 	}
 	f.batcher = newBatcher(cfg, f.sealed)
 	f.m = newMetrics(reg, sp)
-	for _, r := range []*rateLimit{&f.malformedLog, &f.fullLog, &f.retryLog, &f.rejectLog} {
-		r.interval = time.Second
+	for _, r := range []*lograte.Limit{&f.malformedLog, &f.fullLog, &f.retryLog, &f.rejectLog} {
+		r.Every = time.Second
 	}
-	f.diskLog.interval = time.Minute
+	f.diskLog.Every = time.Minute
 	st := sp.Stats()
 	log.Info("forwarder started", zap.String("socket", cfg.Socket), zap.String("spool", cfg.Spool),
 		zap.String("collector", cfg.Collector), zap.Int("pending_batches", st.Pending), zap.Int64("spool_bytes", st.Bytes))
@@ -210,7 +211,7 @@ func (f *Forwarder) acceptLoop() {
 		}
 		if f.nconns.Load() >= int64(f.cfg.MaxConns) {
 			f.m.connsRejected.WithLabelValues("max_conns").Inc()
-			if f.rejectLog.allow() {
+			if f.rejectLog.Allow(time.Now()) {
 				f.log.Warn("connection limit reached; closing new connection", zap.Int("max_conns", f.cfg.MaxConns))
 			}
 			c.Close()
@@ -220,7 +221,7 @@ func (f *Forwarder) acceptLoop() {
 			uid, err := peerUID(c)
 			if err != nil || !allowed(f.cfg.AllowUIDs, uid) {
 				f.m.connsRejected.WithLabelValues("peer_uid").Inc()
-				if f.rejectLog.allow() {
+				if f.rejectLog.Allow(time.Now()) {
 					f.log.Warn("peer uid not allowed; closing connection", zap.Uint32("uid", uid), zap.Error(err))
 				}
 				c.Close()

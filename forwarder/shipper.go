@@ -143,7 +143,7 @@ func (f *Forwarder) deliver(ctx context.Context, rec spool.Record) {
 			if ctx.Err() != nil {
 				return
 			}
-			if f.retryLog.allow() {
+			if f.retryLog.Allow(time.Now()) {
 				fields := []zap.Field{zap.Uint64("batch_seq", rec.Seq), zap.String("reason", res.Reason), zap.Error(res.Err)}
 				if res.RetryAfter > 0 {
 					fields = append(fields, zap.Duration("retry_after", res.RetryAfter))
