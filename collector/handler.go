@@ -324,20 +324,14 @@ func decodeBatchBody(body []byte) (*request, error) {
 	return req, nil
 }
 
+// invalidReason labels a rejected batch: wire.Reason, with "frame_" before
+// a framing error inside the batch, which would otherwise share its name
+// with the body-level reasons (a truncated body is not a truncated frame).
 func invalidReason(err error) string {
-	var ie *wire.InvalidError
-	var fe *wire.FrameError
-	switch {
-	case errors.As(err, &ie):
-		var inner *wire.FrameError
-		if errors.As(ie.Err, &inner) {
-			return "frame_" + inner.Reason
-		}
-		return ie.Reason
-	case errors.As(err, &fe):
-		return "frame_" + fe.Reason
+	if wire.IsFrameError(err) {
+		return "frame_" + wire.Reason(err)
 	}
-	return "decode"
+	return wire.Reason(err)
 }
 
 func oneLine(s string) string {

@@ -1,8 +1,6 @@
 package forwarder
 
 import (
-	"errors"
-
 	"github.com/readout-dev/readout/wire"
 )
 
@@ -15,14 +13,4 @@ func validate(frame []byte) (emitterID [16]byte, seq uint64, kind wire.Kind, err
 }
 
 // reason turns a framing or validation error into a metric label.
-func reason(err error) string {
-	var fe *wire.FrameError
-	if errors.As(err, &fe) {
-		return fe.Reason
-	}
-	var ie *wire.InvalidError
-	if errors.As(err, &ie) {
-		return ie.Reason
-	}
-	return "other"
-}
+func reason(err error) string { return wire.Reason(err) }
