@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -48,7 +47,9 @@ type Collector struct {
 	stop        chan struct{}
 	done        chan struct{}
 	flushNow    chan chan error
-	shutdownErr error // the final flush's error, set by the loop before done
+	shutdownErr error         // the final flush's error, set by the loop before done
+	shutDone    chan struct{} // closed once Shutdown has finished
+	closeErr    error         // Shutdown's result, set before closed
 }
 
 // flushState is the loop's record of flushes and checkpoints.
@@ -135,6 +136,7 @@ func Open(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Collector, e
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		flushNow: make(chan chan error),
+		shutDone: make(chan struct{}),
 		fl: flushState{
 			ckm: newCkptMetrics(reg),
 			// Buffered so that a flusher never waits on a loop that has
@@ -174,29 +176,36 @@ func (c *Collector) Start() {
 // Shutdown stops taking batches, lets queued ones finish, flushes every
 // open window to files, checkpoints and closes the WAL. Call it after the
 // HTTP server has stopped (http.Server.Shutdown), so no handler is left
-// waiting. It is safe without Start.
+// waiting. It is safe without Start, and idempotent: a later call waits
+// for the first and returns its result. A ctx that ends first leaves the
+// shutdown running; call Shutdown again to wait for it.
 func (c *Collector) Shutdown(ctx context.Context) error {
 	c.intake.mu.Lock()
-	already := c.intake.closed
+	first := !c.intake.closed
 	c.intake.closed = true
 	c.intake.mu.Unlock()
-	if already {
-		return errors.New("collector already shut down")
+	if first {
+		if !c.started {
+			go c.loop()
+		}
+		close(c.stop)
+		go func() {
+			<-c.done
+			c.ready.Store(false)
+			err := c.shutdownErr
+			if werr := c.wal.Close(); werr != nil {
+				err = fmt.Errorf("close wal: %w", werr)
+			}
+			c.closeErr = err
+			close(c.shutDone)
+		}()
 	}
-	if !c.started {
-		go c.loop()
-	}
-	close(c.stop)
 	select {
-	case <-c.done:
+	case <-c.shutDone:
+		return c.closeErr
 	case <-ctx.Done():
 		return fmt.Errorf("shutdown: %w", ctx.Err())
 	}
-	c.ready.Store(false)
-	if err := c.wal.Close(); err != nil {
-		return fmt.Errorf("close wal: %w", err)
-	}
-	return c.shutdownErr
 }
 
 func (c *Collector) updateGauges() {

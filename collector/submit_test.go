@@ -54,3 +54,19 @@ func TestSubmitWithoutHTTP(t *testing.T) {
 		t.Fatalf("unexpected requests; got %d; want 2", n)
 	}
 }
+
+// TestShutdownIdempotent: a second Shutdown waits for the first and
+// returns its result, as the forwarder's does.
+func TestShutdownIdempotent(t *testing.T) {
+	cfg := testConfig(t)
+	c, err := Open(cfg, zaptest.NewLogger(t), newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	for i := range 3 {
+		if err := c.Shutdown(context.Background()); err != nil {
+			t.Fatalf("shutdown %d: %v", i+1, err)
+		}
+	}
+}

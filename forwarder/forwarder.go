@@ -45,6 +45,8 @@ type Forwarder struct {
 	malformedLog, fullLog, retryLog, rejectLog lograte.Limit
 	// diskLog keeps a failing disk, retried every second, to one line a minute.
 	diskLog lograte.Limit
+
+	life lifecycle // Start and Shutdown (lifecycle.go)
 }
 
 // New opens the spool and the socket. cfg must have passed Validate. A nil

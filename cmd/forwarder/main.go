@@ -175,7 +175,10 @@ func run(args []string, stderr io.Writer) int {
 			}
 		}()
 	}
-	err = fwd.Run(ctx)
+	fwd.Start()
+	<-ctx.Done()
+	// The drain is bounded by --drain-timeout; Shutdown waits for it.
+	err = fwd.Shutdown(context.Background())
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(sctx)
