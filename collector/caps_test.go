@@ -120,10 +120,7 @@ func TestTotalGroupCap(t *testing.T) {
 	}
 	h.stop(t)
 	rows, _ := readRows(t, cfg.OutDir)
-	var n int64
-	for _, row := range rows {
-		n += row.Requests
-	}
+	n := requests(rows)
 	if n != 100 {
 		t.Fatalf("got %d requests; want 100", n)
 	}

@@ -30,13 +30,9 @@ func TestDedupeAcrossRestartAndTTL(t *testing.T) {
 		steps(h)
 		h.stop(t)
 	}
-	requests := func() int64 {
+	total := func() int64 {
 		rows, _ := readRows(t, cfg.OutDir)
-		var n int64
-		for _, row := range rows {
-			n += row.Requests
-		}
-		return n
+		return requests(rows)
 	}
 	run(func(h *harness) {
 		if code := post(t, h.srv.URL, "", body, false); code != http.StatusOK {
@@ -52,7 +48,7 @@ func TestDedupeAcrossRestartAndTTL(t *testing.T) {
 			t.Fatalf("re-send after restart: %v duplicates; want 1", got)
 		}
 	})
-	if got := requests(); got != 1 {
+	if got := total(); got != 1 {
 		t.Fatalf("after a re-send across a restart: %d requests; want 1", got)
 	}
 	// The TTL runs on the collector's running time: 23h of it after the
@@ -79,7 +75,7 @@ func TestDedupeAcrossRestartAndTTL(t *testing.T) {
 			t.Fatalf("after the TTL: %v duplicates; want still 1", got)
 		}
 	})
-	if got := requests(); got != 2 {
+	if got := total(); got != 2 {
 		t.Fatalf("after the TTL: %d requests; want 2", got)
 	}
 }
@@ -121,10 +117,7 @@ func TestDowntimeIsNotSilence(t *testing.T) {
 		h.stop(t)
 	}
 	rows, _ := readRows(t, cfg.OutDir)
-	var n int64
-	for _, row := range rows {
-		n += row.Requests
-	}
+	n := requests(rows)
 	if n != 6 {
 		t.Fatalf("unexpected requests in the files; got %d; want 6", n)
 	}
@@ -194,10 +187,7 @@ func TestRangeCapKeepsDelayedBatch(t *testing.T) {
 	}
 	h.stop(t)
 	rows, _ := readRows(t, cfg.OutDir)
-	var n int64
-	for _, row := range rows {
-		n += row.Requests
-	}
+	n := requests(rows)
 	if n != int64(sent+50) {
 		t.Fatalf("unexpected requests; got %d; want %d", n, sent+50)
 	}
@@ -234,10 +224,7 @@ func TestEmitterCapsOverHTTP(t *testing.T) {
 	}
 	h.stop(t)
 	rows, _ := readRows(t, cfg.OutDir)
-	var n int64
-	for _, row := range rows {
-		n += row.Requests
-	}
+	n := requests(rows)
 	if n != 10 {
 		t.Fatalf("unexpected requests; got %d; want 10", n)
 	}

@@ -53,10 +53,7 @@ func TestFailedDirSyncNotCountedTwice(t *testing.T) {
 	}
 	h.stop(t)
 	rows, files := readRows(t, cfg.OutDir)
-	var n int64
-	for _, row := range rows {
-		n += row.Requests
-	}
+	n := requests(rows)
 	if n != 2 {
 		t.Fatalf("unexpected requests; got %d; want 2 (files %v)", n, files)
 	}

@@ -311,14 +311,7 @@ func checkQuantiles(t testing.TB, rows []table.InferenceRow, tr *truth, windows 
 // acknowledged is re-sent, and the collector rightly counts it a duplicate.
 func checkAudit(t testing.TB, out string, tr *truth, exactDuplicates bool) {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(out, table.AuditDir, "*.parquet"))
-	if len(files) != 1 {
-		t.Fatalf("got %d audit files; want 1", len(files))
-	}
-	rows, err := table.ReadAudit(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := readAuditRows(t, out)
 	if len(rows) != len(tr.audit) {
 		t.Errorf("got %d audit rows; want %d", len(rows), len(tr.audit))
 	}
@@ -370,4 +363,13 @@ func readAuditRows(t testing.TB, out string) []table.AuditRow {
 		t.Fatal(err)
 	}
 	return rows
+}
+
+// requests is the total of the requests column.
+func requests(rows []table.InferenceRow) int64 {
+	var n int64
+	for _, row := range rows {
+		n += row.Requests
+	}
+	return n
 }

@@ -46,10 +46,7 @@ func TestSubmitWithoutHTTP(t *testing.T) {
 		t.Fatalf("after shutdown: got %v, %v; want busy, ErrStopping", v, err)
 	}
 	rows, _ := readRows(t, cfg.OutDir)
-	var n int64
-	for _, row := range rows {
-		n += row.Requests
-	}
+	n := requests(rows)
 	if n != 2 {
 		t.Fatalf("unexpected requests; got %d; want 2", n)
 	}
