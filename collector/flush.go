@@ -305,13 +305,15 @@ func (c *Collector) writeFlush(job *flushJob) flushResult {
 	return res
 }
 
-// writeWindows writes one file per hour partition and returns the paths it
-// wrote, even on error, so a failed flush can be cleaned up.
+// writeWindows writes the flushed windows into every sink's table, one
+// file per partition folder, and returns the paths it wrote, even on
+// error, so a failed flush can be cleaned up.
 func (c *Collector) writeWindows(ws []*window.Window, seq uint64) ([]string, error) {
-	parts := map[string][]table.InferenceRow{}
-	for _, w := range ws {
-		dir := table.Inference.PartitionDir(c.cfg.OutDir, time.Unix(0, w.Start))
-		parts[dir] = append(parts[dir], w.Rows(c.cfg.Window)...)
+	parts := map[string]func(string) error{}
+	for _, s := range sinks {
+		for dir, write := range s.parts(ws, c.cfg.OutDir, c.cfg.Window) {
+			parts[dir] = write
+		}
 	}
 	dirs := make([]string, 0, len(parts))
 	for d := range parts {
@@ -324,7 +326,7 @@ func (c *Collector) writeWindows(ws []*window.Window, seq uint64) ([]string, err
 		if c.cfg.CrashPoint == CrashMidFile {
 			c.writeHalfFile(path)
 		}
-		if err := table.WriteInference(path, parts[dir]); err != nil {
+		if err := parts[dir](path); err != nil {
 			if errors.Is(err, atomicfile.ErrInPlace) {
 				// Renamed, not made durable: it is this flush's file
 				// all the same, and must go before a retry re-numbers

@@ -185,3 +185,20 @@ func TestRecoveryCleansEveryTable(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryTableHasASink: a table registered in table.Tables that no sink
+// fills would never get a row from a flush.
+func TestEveryTableHasASink(t *testing.T) {
+	for _, d := range table.Tables {
+		if d.Snapshot {
+			continue
+		}
+		found := false
+		for _, s := range sinks {
+			found = found || s.desc == d
+		}
+		if !found {
+			t.Errorf("table %q has no sink", d.Name)
+		}
+	}
+}

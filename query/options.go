@@ -19,6 +19,8 @@ import (
 type Options struct {
 	// Dir is the collector's --out directory (it holds inference/ and audit/).
 	Dir string
+	// Table names the table to read (see Tables); "" means "inference".
+	Table string
 	// From (inclusive) and To (exclusive) bound window_start; a zero value
 	// leaves that side open.
 	From, To time.Time
@@ -37,6 +39,9 @@ type Options struct {
 func (o *Options) Validate() error {
 	if o.Dir == "" {
 		return errors.New("--dir is required")
+	}
+	if err := checkTable(o.Table); err != nil {
+		return err
 	}
 	if !o.From.IsZero() && !o.To.IsZero() && !o.From.Before(o.To) {
 		return fmt.Errorf("--from %s is not before --to %s", o.From.Format(time.RFC3339), o.To.Format(time.RFC3339))

@@ -156,6 +156,8 @@ func TestErrors(t *testing.T) {
 		{"flag without value", []string{"query", "--dir"}, "flag needs an argument: -dir"},
 		{"stray argument", []string{"query", "--dir", out, "model_id"}, `unexpected argument "model_id"`},
 		{"unknown dimension", []string{"query", "--dir", out, "--group-by", "model_id,colo"}, `unknown dimension "colo"`},
+		{"unknown table", []string{"query", "--dir", out, "--table", "nope"}, `unknown table "nope"`},
+		{"audit table", []string{"query", "--dir", out, "--table", "audit"}, "readout audit"},
 		{"bad time", []string{"query", "--dir", out, "--from", "yesterday"}, `--from: bad time "yesterday"`},
 		{"bad to", []string{"query", "--dir", out, "--to", "2026-13-01"}, `--to: bad time`},
 		{"empty range", []string{"query", "--dir", out, "--from", "2026-11-28", "--to", "2026-11-28"}, "is not before --to"},

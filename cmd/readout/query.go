@@ -9,7 +9,7 @@ import (
 	"github.com/readout-dev/readout/query"
 )
 
-const queryHelp = `Usage: readout query --dir OUT [--from T] [--to T] [--group-by DIMS] [--bucket all|1m|1h|1d] [--format table|csv|json]
+const queryHelp = `Usage: readout query --dir OUT [--table NAME] [--from T] [--to T] [--group-by DIMS] [--bucket all|1m|1h|1d] [--format table|csv|json]
 
 Merges the inference aggregates under OUT/inference/ into one row per group
 and time bucket. Partial rows of the same window and key (late data, several
@@ -19,6 +19,7 @@ Only the date=/hour= partitions that the time range needs are read.
 
 Flags:
   --dir OUT        the collector's --out directory (required)
+  --table NAME     the table to read: inference (default; the only one so far)
   --from T         include windows starting at or after T (default: all)
   --to T           include windows starting before T (default: all)
                    T is RFC 3339 (2026-11-27T13:00:00Z) or a date (2026-11-27 = midnight UTC)
@@ -54,6 +55,7 @@ and nothing is printed on stdout. Move the file away to query the rest.
 func runQuery(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	dir := fs.String("dir", "", "")
+	tableName := fs.String("table", "inference", "")
 	from := fs.String("from", "", "")
 	to := fs.String("to", "", "")
 	groupBy := fs.String("group-by", "", "")
@@ -62,7 +64,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	if status, done := parseFlags(fs, queryHelp, args, stdout, stderr); done {
 		return status
 	}
-	opts := query.Options{Dir: *dir, Logger: newLogger(stderr)}
+	opts := query.Options{Dir: *dir, Table: *tableName, Logger: newLogger(stderr)}
 	var err error
 	if *from != "" {
 		if opts.From, err = query.ParseTime(*from); err != nil {
