@@ -1,9 +1,7 @@
 package table
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -55,38 +53,11 @@ func readAll[T any](path string) ([]T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	rows, err := readRows[T](f, st.Size())
+	rows, err := parquetcheck.ReadRows[T](f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return rows, nil
-}
-
-// readRows reads every row of the file in r (size bytes). parquet-go
-// panics on some malformed input: that is an error too.
-func readRows[T any](r io.ReaderAt, size int64) (rows []T, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			rows, err = nil, fmt.Errorf("%v", p)
-		}
-	}()
-	pf, err := parquetcheck.Open(r, size)
-	if err != nil {
-		return nil, err
-	}
-	pr := parquet.NewGenericReader[T](pf)
-	defer pr.Close()
-	buf := make([]T, 512)
-	for {
-		n, err := pr.Read(buf)
-		rows = append(rows, buf[:n]...)
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
 
 // writeAtomic makes a file appear whole or not at all (design promise 6):

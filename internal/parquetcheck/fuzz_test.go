@@ -3,12 +3,8 @@ package parquetcheck_test
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
-	"fmt"
-	"io"
 	"testing"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/readout-dev/readout/internal/parquetcheck"
@@ -32,37 +28,9 @@ func FuzzOpen(f *testing.F) {
 	f.Add(binary.LittleEndian.AppendUint32([]byte("PAR1\x00"), 1))
 	f.Add([]byte("PAR1PAR1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rows, err := readRows[table.InferenceRow](bytes.NewReader(data), int64(len(data)))
+		rows, err := parquetcheck.ReadRows[table.InferenceRow](bytes.NewReader(data), int64(len(data)))
 		if err == nil && int64(len(rows)) > int64(len(data))*parquetcheck.MaxRowsPerByte {
 			t.Fatalf("%d rows from %d bytes", len(rows), len(data))
 		}
 	})
-}
-
-// readRows reads every row of the file in r (size bytes) the way package
-// table does: Open, then parquet-go's reader, with a panic inside
-// parquet-go taken for an error.
-func readRows[T any](r io.ReaderAt, size int64) (rows []T, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			rows, err = nil, fmt.Errorf("%v", p)
-		}
-	}()
-	pf, err := parquetcheck.Open(r, size)
-	if err != nil {
-		return nil, err
-	}
-	pr := parquet.NewGenericReader[T](pf)
-	defer pr.Close()
-	buf := make([]T, 512)
-	for {
-		n, err := pr.Read(buf)
-		rows = append(rows, buf[:n]...)
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
