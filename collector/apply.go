@@ -105,12 +105,14 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 		return
 	}
 	if !anon && ledgerToo {
-		switch c.ledger.Accept(ev.EmitterID, ev.Seq, ev.DroppedTotal, arr) {
-		case ledger.Unchecked:
+		out := c.ledger.Accept(ev.EmitterID, ev.Seq, ev.DroppedTotal, arr)
+		if out&ledger.Unchecked != 0 {
 			t.unchecked++
-		case ledger.Untracked:
+		}
+		if out&ledger.Untracked != 0 {
 			t.untracked++
-		case ledger.FloorRaised:
+		}
+		if out&ledger.FloorRaised != 0 {
 			t.floorRaised++
 		}
 	}

@@ -9,10 +9,9 @@ func accept(l *Ledger, id [16]byte, lo, hi, dropped uint64) (counted, unchecked,
 			seen++
 			continue
 		}
-		switch l.Accept(id, s, dropped, Arrival{}) {
-		case Unchecked:
+		if l.Accept(id, s, dropped, Arrival{})&Unchecked != 0 {
 			unchecked++
-		default:
+		} else {
 			counted++
 		}
 	}

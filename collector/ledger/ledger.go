@@ -57,14 +57,15 @@ type Arrival struct {
 	IngestNs  int64 // ingest clock, for expiry
 }
 
-// Outcome is what Accept did with an event, for the caller's counters.
+// Outcome is what Accept did with an event, for the caller's counters: a
+// set of the bits below, Counted (0) when none.
 type Outcome uint8
 
 const (
-	Counted     Outcome = iota // recorded for deduplication
-	Unchecked                  // below the emitter's floor: counted, not recorded
-	Untracked                  // the emitter is past a cap: counted, not recorded
-	FloorRaised                // counted; to make room the floor rose (a stretch is no longer deduplicated)
+	Counted     Outcome = 0      // recorded for deduplication
+	Unchecked   Outcome = 1 << 0 // below the emitter's floor: counted, not recorded
+	Untracked   Outcome = 1 << 1 // the emitter is past a cap: counted, not recorded
+	FloorRaised Outcome = 1 << 2 // to make room the floor rose (a stretch is no longer deduplicated)
 )
 
 // UntrackedID is the audit row of Untracked.
@@ -162,7 +163,7 @@ func (e *Emitter) add(seq uint64) Outcome {
 		}
 		if seq < e.Floor {
 			e.Undeduped++
-			return out
+			return out | Unchecked
 		}
 	}
 	e.Seqs = e.Seqs.Add(seq)
