@@ -33,6 +33,7 @@ Usage:
 Commands:
   query     merge inference aggregates over a time range, grouped and bucketed
   audit     account for every event of every emitter: sent, received, dropped, unexplained
+  kafka-dev serve an in-process Kafka cluster for development and tests (not for production)
   version   print the version
   help      print this help, or a command's: readout help query
 
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runQuery(rest, stdout, stderr)
 	case "audit":
 		return runAudit(rest, stdout, stderr)
+	case "kafka-dev":
+		return runKafkaDev(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "readout", buildVersion())
 		return exitOK
@@ -66,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "readout: unknown command %q (want query, audit, version or help)\n", cmd)
+		fmt.Fprintf(stderr, "readout: unknown command %q (want query, audit, kafka-dev, version or help)\n", cmd)
 		return exitUsage
 	}
 }
