@@ -143,7 +143,7 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 	case reasonFuture:
 		t.future++
 	}
-	if c.agg.Get(c.agg.Start(ts)) == nil && c.uncommittedWindows() >= c.cfg.MaxWindows {
+	if start := c.agg.Start(ts); !c.windowUncommitted(start) && c.uncommittedWindows() >= c.cfg.MaxWindows {
 		// Past the cap an event may not open a window of its own: it
 		// takes its arrival time, as a broken clock's does, and the
 		// totals stay exact (see docs/input-policy.md).
@@ -173,6 +173,25 @@ func eventTime(ts, arrivalNs int64) (int64, string) {
 		return arrivalNs, reasonFuture
 	}
 	return ts, ""
+}
+
+// windowUncommitted reports whether the window starting at start is open,
+// or held by a flush in flight or a failed flush: an event for it opens no
+// new window (a late one becomes another partial row of the same start).
+func (c *Collector) windowUncommitted(start int64) bool {
+	if c.agg.Get(start) != nil {
+		return true
+	}
+	held := c.fl.unflushed
+	if c.fl.flushing != nil {
+		held = append(held[:len(held):len(held)], c.fl.flushing.ws...)
+	}
+	for _, w := range held {
+		if w.Start == start {
+			return true
+		}
+	}
+	return false
 }
 
 // uncommittedWindows counts the windows not yet in committed files: open

@@ -1,11 +1,14 @@
 package collector
 
 import (
+	"errors"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/readout-dev/readout/internal/atomicfile"
 	"github.com/readout-dev/readout/table"
 	"github.com/readout-dev/readout/wire"
 )
@@ -123,5 +126,57 @@ func TestTotalGroupCap(t *testing.T) {
 	n := requests(rows)
 	if n != 100 {
 		t.Fatalf("got %d requests; want 100", n)
+	}
+}
+
+// TestWindowCapLateEventForHeldWindow: at the cap, a late event for a
+// window that a failed flush holds (so not open in the aggregator) still
+// belongs to that window: it opens no new one, and keeps its time.
+func TestWindowCapLateEventForHeldWindow(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxWindows = 2
+	cfg.Now = newClock(testBase.Add(4 * time.Hour)).now
+	h := start(t, cfg)
+	r := testRand()
+	held := table.PartitionDir(cfg.OutDir, testBase.Add(2*time.Hour))
+	var failing atomic.Bool
+	failing.Store(true)
+	restore := atomicfile.SetSyncFault(func(dir string) error {
+		if dir == held && failing.Load() {
+			return errors.New("injected: directory fsync failed")
+		}
+		return nil
+	})
+	defer restore()
+	send := func(seq uint64, ts time.Time) {
+		t.Helper()
+		ev := genEvent(r, [16]byte{6}, seq, 0, ts)
+		if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, seq, []wire.Event{ev}), false); code != http.StatusOK {
+			t.Fatalf("status %d", code)
+		}
+	}
+	send(1, testBase.Add(2*time.Hour))
+	if err := h.c.Flush(); err == nil {
+		t.Fatal("the flush with a failed directory fsync reported no error")
+	}
+	send(2, testBase.Add(3*time.Hour))                // a second window: the cap is reached
+	send(3, testBase.Add(2*time.Hour+10*time.Second)) // late, for the held window
+	if got := value(t, h.c.m.adjusted.WithLabelValues("window_cap")); got != 0 {
+		t.Fatalf("the late event for the held window was moved; %v events past the cap; want 0", got)
+	}
+	failing.Store(false)
+	h.stop(t)
+	rows, _ := readRows(t, cfg.OutDir)
+	var inHeld int64 // partial rows of one window add up
+	for _, row := range rows {
+		if row.WindowStart.Equal(testBase.Add(2 * time.Hour)) {
+			inHeld += row.Requests
+		}
+	}
+	if inHeld != 2 {
+		t.Fatalf("held window: %d requests; want 2", inHeld)
+	}
+	if requests(rows) != 3 {
+		t.Fatalf("got %d requests; want 3", requests(rows))
 	}
 }
