@@ -143,7 +143,7 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 	case reasonFuture:
 		t.future++
 	}
-	if start := c.agg.Start(ts); !c.windowUncommitted(start) && c.uncommittedWindows() >= c.cfg.MaxWindows {
+	if c.atWindowCap(c.agg.Start(ts)) {
 		// Past the cap an event may not open a window of its own: it
 		// takes its arrival time, as a broken clock's does, and the
 		// totals stay exact (see docs/input-policy.md).
@@ -173,50 +173,6 @@ func eventTime(ts, arrivalNs int64) (int64, string) {
 		return arrivalNs, reasonFuture
 	}
 	return ts, ""
-}
-
-// windowUncommitted reports whether the window starting at start is open,
-// or held by a flush in flight or a failed flush: an event for it opens no
-// new window (a late one becomes another partial row of the same start).
-func (c *Collector) windowUncommitted(start int64) bool {
-	if c.agg.Get(start) != nil {
-		return true
-	}
-	held := c.fl.unflushed
-	if c.fl.flushing != nil {
-		held = append(held[:len(held):len(held)], c.fl.flushing.ws...)
-	}
-	for _, w := range held {
-		if w.Start == start {
-			return true
-		}
-	}
-	return false
-}
-
-// uncommittedWindows counts the windows not yet in committed files: open
-// ones, and those a flush in flight or a failed flush holds, which a replay
-// after a crash would find open too. Windows of one start count once.
-func (c *Collector) uncommittedWindows() int {
-	n := c.agg.Windows()
-	var seen map[int64]bool
-	count := func(ws []*window.Window) {
-		for _, w := range ws {
-			if c.agg.Get(w.Start) != nil || seen[w.Start] {
-				continue
-			}
-			if seen == nil {
-				seen = map[int64]bool{}
-			}
-			seen[w.Start] = true
-			n++
-		}
-	}
-	count(c.fl.unflushed)
-	if c.fl.flushing != nil {
-		count(c.fl.flushing.ws)
-	}
-	return n
 }
 
 func (c *Collector) onOverflow(windowStart int64, model string) {
