@@ -90,11 +90,11 @@ func walkOwnFiles(root, id8 string, fn func(path string, seq uint64)) error {
 // removeUncommitted deletes the files uncommittedFiles said to redo, and
 // makes the deletions durable before anything writes their rows again.
 func removeUncommitted(paths []string) error {
+	if _, err := removeFiles(paths); err != nil {
+		return err
+	}
 	dirs := map[string]bool{}
 	for _, p := range paths {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("remove uncommitted file: %w", err)
-		}
 		dirs[filepath.Dir(p)] = true
 	}
 	for d := range dirs {

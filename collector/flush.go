@@ -351,13 +351,14 @@ func (c *Collector) writeHalfFile(path string) {
 	c.crash(CrashMidFile)
 }
 
-// removeFiles deletes the files of a failed flush: their flush seq will be
-// committed by the next flush, so they must be gone first. It returns the
-// ones it could not remove.
+// removeFiles deletes the files of a flush that was never committed (a
+// failed one, or one a crash cut short): their flush seq will be committed
+// by the next flush, so they must be gone first. It returns the ones it
+// could not remove.
 func removeFiles(paths []string) ([]string, error) {
 	for i, p := range paths {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return paths[i:], fmt.Errorf("remove file of a failed flush: %w", err)
+			return paths[i:], fmt.Errorf("remove uncommitted file: %w", err)
 		}
 	}
 	return nil, nil

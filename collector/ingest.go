@@ -164,7 +164,8 @@ func (c *Collector) commitGroup(group []*request) {
 // numbered after base, and starts committing them. slot picks the scratch
 // buffers, which alternate between the two groups a chain holds.
 func (c *Collector) stage(group []*request, base uint64, slot int, inflight map[seqKey]struct{}) *stagedGroup {
-	now, ingestNow := c.cfg.Now().UnixNano(), c.ingest.now()
+	wall := c.cfg.Now() // one reading for both clocks the record carries
+	now, ingestNow := wall.UnixNano(), c.ingest.at(wall)
 	pending := c.scratch.pending[slot]
 	clear(pending)
 	// Size the buffer for the whole group at once: growing it by doubling

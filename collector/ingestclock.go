@@ -23,9 +23,12 @@ func (k *ingestClock) resume(from int64, wall func() time.Time) {
 	k.base, k.started, k.wall = from, wall(), wall
 }
 
-// now is the clock's reading: the reading at start plus the running time
-// since, which time.Time measures on the monotonic clock where it has one,
-// so wall-clock steps do not move it either.
-func (k *ingestClock) now() int64 {
-	return k.base + int64(max(0, k.wall().Sub(k.started)))
+// now is the clock's reading.
+func (k *ingestClock) now() int64 { return k.at(k.wall()) }
+
+// at is the clock's reading at wall-clock time t: the reading at start
+// plus the running time since, which time.Time measures on the monotonic
+// clock where it has one, so wall-clock steps do not move it either.
+func (k *ingestClock) at(t time.Time) int64 {
+	return k.base + int64(max(0, t.Sub(k.started)))
 }
