@@ -1,14 +1,10 @@
 package collector
 
 import (
-	"errors"
-	"net/http"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/readout-dev/readout/internal/atomicfile"
 	"github.com/readout-dev/readout/table"
 	"github.com/readout-dev/readout/wire"
 )
@@ -28,9 +24,7 @@ func TestWindowCap(t *testing.T) {
 	for i := range 50 {
 		evs = append(evs, genEvent(r, [16]byte{3}, uint64(i+1), 0, testBase.Add(time.Duration(i)*time.Minute)))
 	}
-	if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, 1, evs), false); code != http.StatusOK {
-		t.Fatalf("status %d", code)
-	}
+	h.send(t, [16]byte{1}, 1, evs)
 	// The cap stops events from opening windows of their own; the window
 	// of their arrival, which a live collector always needs, is the one
 	// above it.
@@ -68,9 +62,7 @@ func TestFlushFileBound(t *testing.T) {
 	for i := range 200 {
 		evs = append(evs, genEvent(r, [16]byte{3}, uint64(i+1), 0, testBase.Add(time.Duration(i)*time.Hour)))
 	}
-	if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, 1, evs), false); code != http.StatusOK {
-		t.Fatalf("status %d", code)
-	}
+	h.send(t, [16]byte{1}, 1, evs)
 	files := func() int {
 		got, _ := filepath.Glob(filepath.Join(cfg.OutDir, table.InferenceDir, "*", "*", "*.parquet"))
 		return len(got)
@@ -111,9 +103,7 @@ func TestTotalGroupCap(t *testing.T) {
 		ev.Inference.AccountID = uint64(i) // a key of its own
 		evs = append(evs, ev)
 	}
-	if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, 1, evs), false); code != http.StatusOK {
-		t.Fatalf("status %d", code)
-	}
+	h.send(t, [16]byte{1}, 1, evs)
 	// At most 30 real keys, plus one overflow key per model and window.
 	if got := h.c.agg.Groups(); got > 30+5*len(testModels) {
 		t.Fatalf("unexpected groups; got %d", got)
@@ -139,21 +129,11 @@ func TestWindowCapLateEventForHeldWindow(t *testing.T) {
 	h := start(t, cfg)
 	r := testRand()
 	held := table.PartitionDir(cfg.OutDir, testBase.Add(2*time.Hour))
-	var failing atomic.Bool
-	failing.Store(true)
-	restore := atomicfile.SetSyncFault(func(dir string) error {
-		if dir == held && failing.Load() {
-			return errors.New("injected: directory fsync failed")
-		}
-		return nil
-	})
-	defer restore()
+	failing := failDirSync(t, held)
 	send := func(seq uint64, ts time.Time) {
 		t.Helper()
 		ev := genEvent(r, [16]byte{6}, seq, 0, ts)
-		if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, seq, []wire.Event{ev}), false); code != http.StatusOK {
-			t.Fatalf("status %d", code)
-		}
+		h.send(t, [16]byte{1}, seq, []wire.Event{ev})
 	}
 	send(1, testBase.Add(2*time.Hour))
 	if err := h.c.Flush(); err == nil {

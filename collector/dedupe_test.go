@@ -157,9 +157,7 @@ func TestRangeCapKeepsDelayedBatch(t *testing.T) {
 	send := func(evs []wire.Event) {
 		t.Helper()
 		batchSeq++
-		if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, batchSeq, evs), false); code != http.StatusOK {
-			t.Fatalf("status %d", code)
-		}
+		h.send(t, [16]byte{1}, batchSeq, evs)
 	}
 	var evs []wire.Event
 	for seq := uint64(1); seq <= 50; seq++ {
@@ -212,9 +210,7 @@ func TestEmitterCapsOverHTTP(t *testing.T) {
 		evs = append(evs, genEvent(r, [16]byte{byte(i + 1)}, 1, 0, testBase))
 	}
 	for i, fwd := range [][16]byte{{1}, {2}} {
-		if code := post(t, h.srv.URL, "", encodeBatch(t, fwd, 1, evs[5*i:5*i+5]), false); code != http.StatusOK {
-			t.Fatalf("status %d", code)
-		}
+		h.send(t, fwd, 1, evs[5*i:5*i+5])
 	}
 	if got := len(h.c.ledger.Emitters); got != 5 {
 		t.Fatalf("unexpected emitters tracked; got %d; want 5 (3 through the first forwarder, 2 through the second)", got)

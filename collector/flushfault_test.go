@@ -1,14 +1,10 @@
 package collector
 
 import (
-	"errors"
-	"net/http"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/readout-dev/readout/internal/atomicfile"
 	"github.com/readout-dev/readout/table"
 	"github.com/readout-dev/readout/wire"
 )
@@ -27,26 +23,18 @@ func TestFailedDirSyncNotCountedTwice(t *testing.T) {
 	r := testRand()
 	emitter := [16]byte{4}
 	late := table.PartitionDir(cfg.OutDir, testBase.Add(2*time.Hour))
-	var failed atomic.Int32
-	restore := atomicfile.SetSyncFault(func(dir string) error {
-		if dir == late && failed.Add(1) == 1 {
-			return errors.New("injected: directory fsync failed")
-		}
-		return nil
-	})
-	defer restore()
+	failing := failDirSync(t, late)
 
 	send := func(seq uint64, ts time.Time) {
 		t.Helper()
 		ev := genEvent(r, emitter, seq, 0, ts)
-		if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, seq, []wire.Event{ev}), false); code != http.StatusOK {
-			t.Fatalf("status %d", code)
-		}
+		h.send(t, [16]byte{1}, seq, []wire.Event{ev})
 	}
 	send(1, testBase.Add(2*time.Hour))
 	if err := h.c.Flush(); err == nil {
 		t.Fatal("the flush with a failed directory fsync reported no error")
 	}
+	failing.Store(false)
 	send(2, testBase.Add(1*time.Hour))
 	if err := h.c.Flush(); err != nil {
 		t.Fatal(err)

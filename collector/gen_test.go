@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -11,11 +12,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/readout-dev/readout/internal/atomicfile"
 	"github.com/readout-dev/readout/sketch"
 	"github.com/readout-dev/readout/table"
 	"github.com/readout-dev/readout/wire"
@@ -372,4 +375,27 @@ func requests(rows []table.InferenceRow) int64 {
 		n += row.Requests
 	}
 	return n
+}
+
+// send posts one batch of evs from forwarder fwd and fails the test unless
+// it is stored (200).
+func (h *harness) send(t testing.TB, fwd [16]byte, batchSeq uint64, evs []wire.Event) {
+	t.Helper()
+	if code := post(t, h.srv.URL, "", encodeBatch(t, fwd, batchSeq, evs), false); code != http.StatusOK {
+		t.Fatalf("batch %d: status %d", batchSeq, code)
+	}
+}
+
+// failDirSync makes fsyncs of dir fail while the returned flag is set (it
+// starts set), through atomicfile's fault injection.
+func failDirSync(t testing.TB, dir string) *atomic.Bool {
+	var failing atomic.Bool
+	failing.Store(true)
+	t.Cleanup(atomicfile.SetSyncFault(func(d string) error {
+		if d == dir && failing.Load() {
+			return errors.New("injected: directory fsync failed")
+		}
+		return nil
+	}))
+	return &failing
 }

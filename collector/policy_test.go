@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,9 +48,7 @@ func TestEventPolicies(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.Now = newClock(arrival).now
 			h := start(t, cfg)
-			if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, 1, []wire.Event{tc.ev}), false); code != http.StatusOK {
-				t.Fatalf("status %d", code)
-			}
+			h.send(t, [16]byte{1}, 1, []wire.Event{tc.ev})
 			adjusted := 0.0
 			if tc.metric != "" {
 				adjusted = value(t, h.c.m.adjusted.WithLabelValues(tc.metric))
@@ -85,9 +82,7 @@ func TestNonInferenceEvents(t *testing.T) {
 		{EmitterID: em, Seq: 2, DroppedTotal: 1, Kind: wire.KindClosed},
 		{Kind: wire.KindClosed},
 	}
-	if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, 1, evs), false); code != http.StatusOK {
-		t.Fatalf("status %d", code)
-	}
+	h.send(t, [16]byte{1}, 1, evs)
 	if got := value(t, h.c.m.events.WithLabelValues("lifecycle")); got != 1 {
 		t.Fatalf("lifecycle events counted %v; want 1", got)
 	}
@@ -154,9 +149,7 @@ func TestRecoveryCleansEveryTable(t *testing.T) {
 	h := start(t, cfg)
 	r := testRand()
 	ev := genEvent(r, [16]byte{1}, 1, 0, testBase.Add(30*time.Minute)) // stays open: in the WAL only
-	if code := post(t, h.srv.URL, "", encodeBatch(t, [16]byte{1}, 1, []wire.Event{ev}), false); code != http.StatusOK {
-		t.Fatalf("status %d", code)
-	}
+	h.send(t, [16]byte{1}, 1, []wire.Event{ev})
 	id8 := h.c.id8
 	crashed := cfg
 	crashed.DataDir, crashed.OutDir = copyTree(t, cfg.DataDir), t.TempDir() // what a kill -9 now leaves: the WAL, no checkpoint
