@@ -163,16 +163,13 @@ func (c *Collector) takeClosable(now int64, all bool) []*window.Window {
 const maxFlushPartitions = 64
 
 // limitPartitions keeps the oldest windows of ws (sorted oldest first) that
-// fall in at most n hour partitions.
+// fall in at most n hour partitions (the UTC hour of the window start, as
+// table.Desc.PartitionDir has it).
 func limitPartitions(ws []*window.Window, n int) []*window.Window {
 	hours := 0
-	last := int64(-1 << 63)
+	var last time.Time
 	for i, w := range ws {
-		h := w.Start - w.Start%int64(time.Hour)
-		if w.Start < 0 && h != w.Start {
-			h -= int64(time.Hour)
-		}
-		if h != last {
+		if h := time.Unix(0, w.Start).Truncate(time.Hour); i == 0 || !h.Equal(last) {
 			if hours == n {
 				return ws[:i]
 			}
