@@ -32,7 +32,7 @@ func TestEventsAreDeterministic(t *testing.T) {
 	a := Events(50, Emitters(2, 3), 3, now)
 	b := Events(50, Emitters(2, 3), 3, now)
 	for i := range a {
-		if a[i] != b[i] {
+		if !wire.Equal(&a[i], &b[i]) {
 			t.Fatalf("event %d differs between runs with one seed:\n%+v\n%+v", i, a[i], b[i])
 		}
 	}
@@ -47,7 +47,7 @@ func TestCodecsCarryTheSameEvent(t *testing.T) {
 		if err := wire.DecodeEvent(frame, &got); err != nil {
 			t.Fatalf("event %d: decode capnp: %v", i, err)
 		}
-		if got != *ev {
+		if !wire.Equal(&got, ev) {
 			t.Fatalf("event %d: capnp round trip; got %+v; want %+v", i, got, *ev)
 		}
 		line, err := AppendJSONLine(nil, ev)
@@ -84,7 +84,7 @@ func TestGeneratorMatchesEvents(t *testing.T) {
 		if e := g.Next(&ev); ids[e] != ev.EmitterID {
 			t.Fatalf("event %d: Next returned emitter %d, event carries %x", i, e, ev.EmitterID)
 		}
-		if ev != want[i] {
+		if !wire.Equal(&ev, &want[i]) {
 			t.Fatalf("event %d differs:\n%+v\n%+v", i, ev, want[i])
 		}
 	}

@@ -140,6 +140,50 @@ func (e *Emitter) EmitLifecycle(ev *wire.Lifecycle) bool {
 	return e.offer(e.clock.Now(), wire.LifecycleMember(ev))
 }
 
+// EmitInstanceState offers an instance's report for one interval, like
+// Emit; its event time is the interval's end (now when that is 0).
+func (e *Emitter) EmitInstanceState(ev *wire.InstanceState) bool {
+	var ts int64
+	if ev != nil {
+		ts = ev.IntervalEndNs
+	}
+	return e.offer(e.orNow(ts), wire.InstanceStateMember(ev))
+}
+
+// EmitSetupRun offers a setup run's report, like Emit; its event time is
+// the run's completion (now when that is 0).
+func (e *Emitter) EmitSetupRun(ev *wire.SetupRun) bool {
+	var ts int64
+	if ev != nil {
+		ts = ev.CompletedAtNs
+	}
+	return e.offer(e.orNow(ts), wire.SetupRunMember(ev))
+}
+
+// EmitPrediction offers a prediction's terminal report, like Emit; its
+// event time is the prediction's completion (now when that is 0).
+func (e *Emitter) EmitPrediction(ev *wire.Prediction) bool {
+	var ts int64
+	if ev != nil {
+		ts = ev.CompletedAtNs
+	}
+	return e.offer(e.orNow(ts), wire.PredictionMember(ev))
+}
+
+// EmitDownload offers a download's report, timestamped now, like Emit.
+func (e *Emitter) EmitDownload(ev *wire.Download) bool {
+	return e.offer(e.clock.Now(), wire.DownloadMember(ev))
+}
+
+// orNow is ts, the event time an event carries in a field of its own, or
+// now when it carries none (0).
+func (e *Emitter) orNow(ts int64) int64 {
+	if ts != 0 {
+		return ts
+	}
+	return e.clock.Now()
+}
+
 // timestamp is the event time of a request that started at start: a zero
 // start means now.
 func (e *Emitter) timestamp(start time.Time) int64 {

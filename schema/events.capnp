@@ -51,6 +51,18 @@ struct Event {
     # The emitter's last message, written by Close: `seq` is then the last
     # seq it ever assigned and `droppedTotal` its final drop count. It is not
     # an event and is never counted as one; it completes the audit.
+
+    instanceState @8 :InstanceStateEvent;
+    # How a model instance spent one reporting interval.
+
+    setupRun @9 :SetupRunEvent;
+    # A model instance's setup ended (ready, failed or timed out).
+
+    prediction @10 :PredictionEvent;
+    # A prediction reached its terminal state.
+
+    download @11 :DownloadEvent;
+    # A file download (weights, inputs) finished or failed.
   }
 }
 
@@ -157,6 +169,159 @@ struct LifecycleEvent {
 
   hostname @4 :Text;
   # Host that observed the change. Empty when unknown.
+
+  endpoint @5 :Text;
+  # The endpoint's address, e.g. "10.0.0.7:8080", so that two endpoints of
+  # one model on one host differ. Empty when not an endpoint.
+}
+
+# A key and value, for metadata that has no field of its own.
+struct Label {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+# How one model instance spent one reporting interval. The three state times
+# add up to the interval exactly; integrals travel rather than ratios, so that
+# reports add up over instances and windows and utilization is derived at the
+# end. The event's timestampNs is intervalEndNs.
+struct InstanceStateEvent {
+  intervalStartNs @0 :Int64;
+  # Start of the interval, Unix nanoseconds.
+
+  intervalEndNs @1 :Int64;
+  # End of the interval, Unix nanoseconds; after intervalStartNs.
+
+  activeNs @2 :UInt64;
+  # Time with at least one prediction running.
+
+  bootNs @3 :UInt64;
+  # Time before setup ended.
+
+  idleNs @4 :UInt64;
+  # Time set up and running nothing. activeNs + bootNs + idleNs equals
+  # intervalEndNs - intervalStartNs.
+
+  concurrencyNs @5 :UInt64;
+  # The integral of the number of running predictions over the interval:
+  # mean concurrency is concurrencyNs / (intervalEndNs - intervalStartNs).
+
+  deploymentKey @6 :Text;
+  # The deployment the instance serves.
+
+  dockerImageUri @7 :Text;
+  # The image the instance runs.
+
+  hardware @8 :Text;
+  # Hardware class, e.g. "gpu-a100-large".
+
+  computeUnit @9 :Text;
+  # What the instance is billed in, e.g. "gpu".
+
+  instanceId @10 :Text;
+  # This instance, unique within the platform.
+
+  version @11 :Text;
+  # The model version the instance serves.
+
+  computeUnitCount @12 :UInt32;
+  # How many compute units the instance holds.
+
+  instanceMetadata @13 :List(Label);
+  # Anything else the platform attaches to the instance.
+}
+
+enum SetupStatus {
+  unknown @0;
+  ready @1;    # setup succeeded; the instance can take predictions
+  failed @2;   # setup exited with an error
+  timeout @3;  # setup did not finish in its allotted time
+}
+
+# One instance's setup run, reported once when it ends.
+struct SetupRunEvent {
+  status @0 :SetupStatus;
+
+  scheduledAtNs @1 :Int64;
+  # When the instance was scheduled, Unix nanoseconds; 0 when unknown.
+
+  startedAtNs @2 :Int64;
+  # When setup started, Unix nanoseconds.
+
+  completedAtNs @3 :Int64;
+  # When setup ended (or was given up on), Unix nanoseconds.
+
+  logs @4 :Text;
+  # The last 20 KiB of setup output, cut on a UTF-8 boundary.
+
+  logsDroppedBytes @5 :UInt64;
+  # Bytes of setup output not kept in logs.
+
+  deploymentKey @6 :Text;
+  instanceId @7 :Text;
+  instanceMetadata @8 :List(Label);
+  runtimeMetadata @9 :List(Label);
+  # E.g. the versions of the runtime's parts.
+}
+
+enum PredictionStatus {
+  processing @0;
+  succeeded @1;
+  failed @2;
+  canceled @3;   # the caller canceled it
+  aborted @4;    # the platform gave up on it (instance lost, deadline)
+}
+
+# One prediction, reported once at its terminal state.
+struct PredictionEvent {
+  predictionId @0 :Text;
+  deploymentKey @1 :Text;
+  version @2 :Text;
+
+  errorCode @3 :Text;
+  # The platform's error code, e.g. "E1234"; empty on success.
+
+  cancelReason @4 :Text;
+  # Why a canceled or aborted prediction ended; empty otherwise.
+
+  status @5 :PredictionStatus;
+
+  createdAtNs @6 :Int64;
+  # When the prediction was created, Unix nanoseconds.
+
+  startedAtNs @7 :Int64;
+  # When it started running, Unix nanoseconds; 0 if it never did.
+
+  completedAtNs @8 :Int64;
+  # When it reached its terminal state, Unix nanoseconds.
+
+  inputTokens @9 :UInt32;
+  outputTokens @10 :UInt32;
+  imageCount @11 :UInt32;
+  # Billing counts; 0 where the model does not count them.
+
+  attributes @12 :List(Label);
+  # Compliance and moderation outcomes and the like.
+}
+
+# One reported download.
+struct DownloadEvent {
+  url @0 :Text;
+  # Normalised: for Hugging Face and S3-presigned URLs the query string and
+  # fragment are removed.
+
+  host @1 :Text;
+  # The URL's host.
+
+  sizeBytes @2 :UInt64;
+  durationUs @3 :UInt64;
+  bytesPerSecond @4 :Float64;
+
+  error @5 :Text;
+  # Empty on success.
+
+  instanceId @6 :Text;
+  # The instance that downloaded.
 }
 
 # Forwarder to emitter, on the emitter's own connection: the forwarder's

@@ -14,13 +14,17 @@ type Event capnp.Struct
 type Event_Which uint16
 
 const (
-	Event_Which_inference Event_Which = 0
-	Event_Which_lifecycle Event_Which = 1
-	Event_Which_closed    Event_Which = 2
+	Event_Which_inference     Event_Which = 0
+	Event_Which_lifecycle     Event_Which = 1
+	Event_Which_closed        Event_Which = 2
+	Event_Which_instanceState Event_Which = 3
+	Event_Which_setupRun      Event_Which = 4
+	Event_Which_prediction    Event_Which = 5
+	Event_Which_download      Event_Which = 6
 )
 
 func (w Event_Which) String() string {
-	const s = "inferencelifecycleclosed"
+	const s = "inferencelifecycleclosedinstanceStatesetupRunpredictiondownload"
 	switch w {
 	case Event_Which_inference:
 		return s[0:9]
@@ -28,6 +32,14 @@ func (w Event_Which) String() string {
 		return s[9:18]
 	case Event_Which_closed:
 		return s[18:24]
+	case Event_Which_instanceState:
+		return s[24:37]
+	case Event_Which_setupRun:
+		return s[37:45]
+	case Event_Which_prediction:
+		return s[45:55]
+	case Event_Which_download:
+		return s[55:63]
 
 	}
 	return "Event_Which(" + strconv.FormatUint(uint64(w), 10) + ")"
@@ -201,6 +213,134 @@ func (s Event) SetClosed() {
 
 }
 
+func (s Event) InstanceState() (InstanceStateEvent, error) {
+	if capnp.Struct(s).Uint16(24) != 3 {
+		panic("Which() != instanceState")
+	}
+	p, err := capnp.Struct(s).Ptr(2)
+	return InstanceStateEvent(p.Struct()), err
+}
+
+func (s Event) HasInstanceState() bool {
+	if capnp.Struct(s).Uint16(24) != 3 {
+		return false
+	}
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s Event) SetInstanceState(v InstanceStateEvent) error {
+	capnp.Struct(s).SetUint16(24, 3)
+	return capnp.Struct(s).SetPtr(2, capnp.Struct(v).ToPtr())
+}
+
+// NewInstanceState sets the instanceState field to a newly
+// allocated InstanceStateEvent struct, preferring placement in s's segment.
+func (s Event) NewInstanceState() (InstanceStateEvent, error) {
+	capnp.Struct(s).SetUint16(24, 3)
+	ss, err := NewInstanceStateEvent(capnp.Struct(s).Segment())
+	if err != nil {
+		return InstanceStateEvent{}, err
+	}
+	err = capnp.Struct(s).SetPtr(2, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+func (s Event) SetupRun() (SetupRunEvent, error) {
+	if capnp.Struct(s).Uint16(24) != 4 {
+		panic("Which() != setupRun")
+	}
+	p, err := capnp.Struct(s).Ptr(2)
+	return SetupRunEvent(p.Struct()), err
+}
+
+func (s Event) HasSetupRun() bool {
+	if capnp.Struct(s).Uint16(24) != 4 {
+		return false
+	}
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s Event) SetSetupRun(v SetupRunEvent) error {
+	capnp.Struct(s).SetUint16(24, 4)
+	return capnp.Struct(s).SetPtr(2, capnp.Struct(v).ToPtr())
+}
+
+// NewSetupRun sets the setupRun field to a newly
+// allocated SetupRunEvent struct, preferring placement in s's segment.
+func (s Event) NewSetupRun() (SetupRunEvent, error) {
+	capnp.Struct(s).SetUint16(24, 4)
+	ss, err := NewSetupRunEvent(capnp.Struct(s).Segment())
+	if err != nil {
+		return SetupRunEvent{}, err
+	}
+	err = capnp.Struct(s).SetPtr(2, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+func (s Event) Prediction() (PredictionEvent, error) {
+	if capnp.Struct(s).Uint16(24) != 5 {
+		panic("Which() != prediction")
+	}
+	p, err := capnp.Struct(s).Ptr(2)
+	return PredictionEvent(p.Struct()), err
+}
+
+func (s Event) HasPrediction() bool {
+	if capnp.Struct(s).Uint16(24) != 5 {
+		return false
+	}
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s Event) SetPrediction(v PredictionEvent) error {
+	capnp.Struct(s).SetUint16(24, 5)
+	return capnp.Struct(s).SetPtr(2, capnp.Struct(v).ToPtr())
+}
+
+// NewPrediction sets the prediction field to a newly
+// allocated PredictionEvent struct, preferring placement in s's segment.
+func (s Event) NewPrediction() (PredictionEvent, error) {
+	capnp.Struct(s).SetUint16(24, 5)
+	ss, err := NewPredictionEvent(capnp.Struct(s).Segment())
+	if err != nil {
+		return PredictionEvent{}, err
+	}
+	err = capnp.Struct(s).SetPtr(2, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+func (s Event) Download() (DownloadEvent, error) {
+	if capnp.Struct(s).Uint16(24) != 6 {
+		panic("Which() != download")
+	}
+	p, err := capnp.Struct(s).Ptr(2)
+	return DownloadEvent(p.Struct()), err
+}
+
+func (s Event) HasDownload() bool {
+	if capnp.Struct(s).Uint16(24) != 6 {
+		return false
+	}
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s Event) SetDownload(v DownloadEvent) error {
+	capnp.Struct(s).SetUint16(24, 6)
+	return capnp.Struct(s).SetPtr(2, capnp.Struct(v).ToPtr())
+}
+
+// NewDownload sets the download field to a newly
+// allocated DownloadEvent struct, preferring placement in s's segment.
+func (s Event) NewDownload() (DownloadEvent, error) {
+	capnp.Struct(s).SetUint16(24, 6)
+	ss, err := NewDownloadEvent(capnp.Struct(s).Segment())
+	if err != nil {
+		return DownloadEvent{}, err
+	}
+	err = capnp.Struct(s).SetPtr(2, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
 // Event_List is a list of Event.
 type Event_List = capnp.StructList[Event]
 
@@ -222,6 +362,18 @@ func (p Event_Future) Inference() InferenceEvent_Future {
 }
 func (p Event_Future) Lifecycle() LifecycleEvent_Future {
 	return LifecycleEvent_Future{Future: p.Future.Field(2, nil)}
+}
+func (p Event_Future) InstanceState() InstanceStateEvent_Future {
+	return InstanceStateEvent_Future{Future: p.Future.Field(2, nil)}
+}
+func (p Event_Future) SetupRun() SetupRunEvent_Future {
+	return SetupRunEvent_Future{Future: p.Future.Field(2, nil)}
+}
+func (p Event_Future) Prediction() PredictionEvent_Future {
+	return PredictionEvent_Future{Future: p.Future.Field(2, nil)}
+}
+func (p Event_Future) Download() DownloadEvent_Future {
+	return DownloadEvent_Future{Future: p.Future.Field(2, nil)}
 }
 
 type RequestSource uint16
@@ -593,12 +745,12 @@ type LifecycleEvent capnp.Struct
 const LifecycleEvent_TypeID = 0xb1b9391c3468e603
 
 func NewLifecycleEvent(s *capnp.Segment) (LifecycleEvent, error) {
-	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 2})
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 3})
 	return LifecycleEvent(st), err
 }
 
 func NewRootLifecycleEvent(s *capnp.Segment) (LifecycleEvent, error) {
-	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 2})
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 3})
 	return LifecycleEvent(st), err
 }
 
@@ -694,12 +846,30 @@ func (s LifecycleEvent) SetHostname(v string) error {
 	return capnp.Struct(s).SetText(1, v)
 }
 
+func (s LifecycleEvent) Endpoint() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s LifecycleEvent) HasEndpoint() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s LifecycleEvent) EndpointBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s LifecycleEvent) SetEndpoint(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
 // LifecycleEvent_List is a list of LifecycleEvent.
 type LifecycleEvent_List = capnp.StructList[LifecycleEvent]
 
 // NewLifecycleEvent creates a new list of LifecycleEvent.
 func NewLifecycleEvent_List(s *capnp.Segment, sz int32) (LifecycleEvent_List, error) {
-	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 24, PointerCount: 2}, sz)
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 24, PointerCount: 3}, sz)
 	return capnp.StructList[LifecycleEvent](l), err
 }
 
@@ -709,6 +879,1070 @@ type LifecycleEvent_Future struct{ *capnp.Future }
 func (f LifecycleEvent_Future) Struct() (LifecycleEvent, error) {
 	p, err := f.Future.Ptr()
 	return LifecycleEvent(p.Struct()), err
+}
+
+type Label capnp.Struct
+
+// Label_TypeID is the unique identifier for the type Label.
+const Label_TypeID = 0xa57ec5007bca0752
+
+func NewLabel(s *capnp.Segment) (Label, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2})
+	return Label(st), err
+}
+
+func NewRootLabel(s *capnp.Segment) (Label, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2})
+	return Label(st), err
+}
+
+func ReadRootLabel(msg *capnp.Message) (Label, error) {
+	root, err := msg.Root()
+	return Label(root.Struct()), err
+}
+
+func (s Label) String() string {
+	str, _ := text.Marshal(0xa57ec5007bca0752, capnp.Struct(s))
+	return str
+}
+
+func (s Label) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Label) DecodeFromPtr(p capnp.Ptr) Label {
+	return Label(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Label) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Label) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Label) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Label) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Label) Key() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Label) HasKey() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Label) KeyBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Label) SetKey(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s Label) Value() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s Label) HasValue() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s Label) ValueBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s Label) SetValue(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+// Label_List is a list of Label.
+type Label_List = capnp.StructList[Label]
+
+// NewLabel creates a new list of Label.
+func NewLabel_List(s *capnp.Segment, sz int32) (Label_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2}, sz)
+	return capnp.StructList[Label](l), err
+}
+
+// Label_Future is a wrapper for a Label promised by a client call.
+type Label_Future struct{ *capnp.Future }
+
+func (f Label_Future) Struct() (Label, error) {
+	p, err := f.Future.Ptr()
+	return Label(p.Struct()), err
+}
+
+type InstanceStateEvent capnp.Struct
+
+// InstanceStateEvent_TypeID is the unique identifier for the type InstanceStateEvent.
+const InstanceStateEvent_TypeID = 0xa647c4930d953267
+
+func NewInstanceStateEvent(s *capnp.Segment) (InstanceStateEvent, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 56, PointerCount: 7})
+	return InstanceStateEvent(st), err
+}
+
+func NewRootInstanceStateEvent(s *capnp.Segment) (InstanceStateEvent, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 56, PointerCount: 7})
+	return InstanceStateEvent(st), err
+}
+
+func ReadRootInstanceStateEvent(msg *capnp.Message) (InstanceStateEvent, error) {
+	root, err := msg.Root()
+	return InstanceStateEvent(root.Struct()), err
+}
+
+func (s InstanceStateEvent) String() string {
+	str, _ := text.Marshal(0xa647c4930d953267, capnp.Struct(s))
+	return str
+}
+
+func (s InstanceStateEvent) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (InstanceStateEvent) DecodeFromPtr(p capnp.Ptr) InstanceStateEvent {
+	return InstanceStateEvent(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s InstanceStateEvent) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s InstanceStateEvent) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s InstanceStateEvent) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s InstanceStateEvent) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s InstanceStateEvent) IntervalStartNs() int64 {
+	return int64(capnp.Struct(s).Uint64(0))
+}
+
+func (s InstanceStateEvent) SetIntervalStartNs(v int64) {
+	capnp.Struct(s).SetUint64(0, uint64(v))
+}
+
+func (s InstanceStateEvent) IntervalEndNs() int64 {
+	return int64(capnp.Struct(s).Uint64(8))
+}
+
+func (s InstanceStateEvent) SetIntervalEndNs(v int64) {
+	capnp.Struct(s).SetUint64(8, uint64(v))
+}
+
+func (s InstanceStateEvent) ActiveNs() uint64 {
+	return capnp.Struct(s).Uint64(16)
+}
+
+func (s InstanceStateEvent) SetActiveNs(v uint64) {
+	capnp.Struct(s).SetUint64(16, v)
+}
+
+func (s InstanceStateEvent) BootNs() uint64 {
+	return capnp.Struct(s).Uint64(24)
+}
+
+func (s InstanceStateEvent) SetBootNs(v uint64) {
+	capnp.Struct(s).SetUint64(24, v)
+}
+
+func (s InstanceStateEvent) IdleNs() uint64 {
+	return capnp.Struct(s).Uint64(32)
+}
+
+func (s InstanceStateEvent) SetIdleNs(v uint64) {
+	capnp.Struct(s).SetUint64(32, v)
+}
+
+func (s InstanceStateEvent) ConcurrencyNs() uint64 {
+	return capnp.Struct(s).Uint64(40)
+}
+
+func (s InstanceStateEvent) SetConcurrencyNs(v uint64) {
+	capnp.Struct(s).SetUint64(40, v)
+}
+
+func (s InstanceStateEvent) DeploymentKey() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s InstanceStateEvent) HasDeploymentKey() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s InstanceStateEvent) DeploymentKeyBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s InstanceStateEvent) SetDeploymentKey(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s InstanceStateEvent) DockerImageUri() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s InstanceStateEvent) HasDockerImageUri() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s InstanceStateEvent) DockerImageUriBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s InstanceStateEvent) SetDockerImageUri(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s InstanceStateEvent) Hardware() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s InstanceStateEvent) HasHardware() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s InstanceStateEvent) HardwareBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s InstanceStateEvent) SetHardware(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s InstanceStateEvent) ComputeUnit() (string, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.Text(), err
+}
+
+func (s InstanceStateEvent) HasComputeUnit() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s InstanceStateEvent) ComputeUnitBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.TextBytes(), err
+}
+
+func (s InstanceStateEvent) SetComputeUnit(v string) error {
+	return capnp.Struct(s).SetText(3, v)
+}
+
+func (s InstanceStateEvent) InstanceId() (string, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.Text(), err
+}
+
+func (s InstanceStateEvent) HasInstanceId() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s InstanceStateEvent) InstanceIdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.TextBytes(), err
+}
+
+func (s InstanceStateEvent) SetInstanceId(v string) error {
+	return capnp.Struct(s).SetText(4, v)
+}
+
+func (s InstanceStateEvent) Version() (string, error) {
+	p, err := capnp.Struct(s).Ptr(5)
+	return p.Text(), err
+}
+
+func (s InstanceStateEvent) HasVersion() bool {
+	return capnp.Struct(s).HasPtr(5)
+}
+
+func (s InstanceStateEvent) VersionBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(5)
+	return p.TextBytes(), err
+}
+
+func (s InstanceStateEvent) SetVersion(v string) error {
+	return capnp.Struct(s).SetText(5, v)
+}
+
+func (s InstanceStateEvent) ComputeUnitCount() uint32 {
+	return capnp.Struct(s).Uint32(48)
+}
+
+func (s InstanceStateEvent) SetComputeUnitCount(v uint32) {
+	capnp.Struct(s).SetUint32(48, v)
+}
+
+func (s InstanceStateEvent) InstanceMetadata() (Label_List, error) {
+	p, err := capnp.Struct(s).Ptr(6)
+	return Label_List(p.List()), err
+}
+
+func (s InstanceStateEvent) HasInstanceMetadata() bool {
+	return capnp.Struct(s).HasPtr(6)
+}
+
+func (s InstanceStateEvent) SetInstanceMetadata(v Label_List) error {
+	return capnp.Struct(s).SetPtr(6, v.ToPtr())
+}
+
+// NewInstanceMetadata sets the instanceMetadata field to a newly
+// allocated Label_List, preferring placement in s's segment.
+func (s InstanceStateEvent) NewInstanceMetadata(n int32) (Label_List, error) {
+	l, err := NewLabel_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return Label_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(6, l.ToPtr())
+	return l, err
+}
+
+// InstanceStateEvent_List is a list of InstanceStateEvent.
+type InstanceStateEvent_List = capnp.StructList[InstanceStateEvent]
+
+// NewInstanceStateEvent creates a new list of InstanceStateEvent.
+func NewInstanceStateEvent_List(s *capnp.Segment, sz int32) (InstanceStateEvent_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 56, PointerCount: 7}, sz)
+	return capnp.StructList[InstanceStateEvent](l), err
+}
+
+// InstanceStateEvent_Future is a wrapper for a InstanceStateEvent promised by a client call.
+type InstanceStateEvent_Future struct{ *capnp.Future }
+
+func (f InstanceStateEvent_Future) Struct() (InstanceStateEvent, error) {
+	p, err := f.Future.Ptr()
+	return InstanceStateEvent(p.Struct()), err
+}
+
+type SetupStatus uint16
+
+// SetupStatus_TypeID is the unique identifier for the type SetupStatus.
+const SetupStatus_TypeID = 0xba367f595a61fce2
+
+// Values of SetupStatus.
+const (
+	SetupStatus_unknown SetupStatus = 0
+	SetupStatus_ready   SetupStatus = 1
+	SetupStatus_failed  SetupStatus = 2
+	SetupStatus_timeout SetupStatus = 3
+)
+
+// String returns the enum's constant name.
+func (c SetupStatus) String() string {
+	switch c {
+	case SetupStatus_unknown:
+		return "unknown"
+	case SetupStatus_ready:
+		return "ready"
+	case SetupStatus_failed:
+		return "failed"
+	case SetupStatus_timeout:
+		return "timeout"
+
+	default:
+		return ""
+	}
+}
+
+// SetupStatusFromString returns the enum value with a name,
+// or the zero value if there's no such value.
+func SetupStatusFromString(c string) SetupStatus {
+	switch c {
+	case "unknown":
+		return SetupStatus_unknown
+	case "ready":
+		return SetupStatus_ready
+	case "failed":
+		return SetupStatus_failed
+	case "timeout":
+		return SetupStatus_timeout
+
+	default:
+		return 0
+	}
+}
+
+type SetupStatus_List = capnp.EnumList[SetupStatus]
+
+func NewSetupStatus_List(s *capnp.Segment, sz int32) (SetupStatus_List, error) {
+	return capnp.NewEnumList[SetupStatus](s, sz)
+}
+
+type SetupRunEvent capnp.Struct
+
+// SetupRunEvent_TypeID is the unique identifier for the type SetupRunEvent.
+const SetupRunEvent_TypeID = 0x83121b6519b76d9d
+
+func NewSetupRunEvent(s *capnp.Segment) (SetupRunEvent, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 40, PointerCount: 5})
+	return SetupRunEvent(st), err
+}
+
+func NewRootSetupRunEvent(s *capnp.Segment) (SetupRunEvent, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 40, PointerCount: 5})
+	return SetupRunEvent(st), err
+}
+
+func ReadRootSetupRunEvent(msg *capnp.Message) (SetupRunEvent, error) {
+	root, err := msg.Root()
+	return SetupRunEvent(root.Struct()), err
+}
+
+func (s SetupRunEvent) String() string {
+	str, _ := text.Marshal(0x83121b6519b76d9d, capnp.Struct(s))
+	return str
+}
+
+func (s SetupRunEvent) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (SetupRunEvent) DecodeFromPtr(p capnp.Ptr) SetupRunEvent {
+	return SetupRunEvent(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s SetupRunEvent) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s SetupRunEvent) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s SetupRunEvent) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s SetupRunEvent) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s SetupRunEvent) Status() SetupStatus {
+	return SetupStatus(capnp.Struct(s).Uint16(0))
+}
+
+func (s SetupRunEvent) SetStatus(v SetupStatus) {
+	capnp.Struct(s).SetUint16(0, uint16(v))
+}
+
+func (s SetupRunEvent) ScheduledAtNs() int64 {
+	return int64(capnp.Struct(s).Uint64(8))
+}
+
+func (s SetupRunEvent) SetScheduledAtNs(v int64) {
+	capnp.Struct(s).SetUint64(8, uint64(v))
+}
+
+func (s SetupRunEvent) StartedAtNs() int64 {
+	return int64(capnp.Struct(s).Uint64(16))
+}
+
+func (s SetupRunEvent) SetStartedAtNs(v int64) {
+	capnp.Struct(s).SetUint64(16, uint64(v))
+}
+
+func (s SetupRunEvent) CompletedAtNs() int64 {
+	return int64(capnp.Struct(s).Uint64(24))
+}
+
+func (s SetupRunEvent) SetCompletedAtNs(v int64) {
+	capnp.Struct(s).SetUint64(24, uint64(v))
+}
+
+func (s SetupRunEvent) Logs() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s SetupRunEvent) HasLogs() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s SetupRunEvent) LogsBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s SetupRunEvent) SetLogs(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s SetupRunEvent) LogsDroppedBytes() uint64 {
+	return capnp.Struct(s).Uint64(32)
+}
+
+func (s SetupRunEvent) SetLogsDroppedBytes(v uint64) {
+	capnp.Struct(s).SetUint64(32, v)
+}
+
+func (s SetupRunEvent) DeploymentKey() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s SetupRunEvent) HasDeploymentKey() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s SetupRunEvent) DeploymentKeyBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s SetupRunEvent) SetDeploymentKey(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s SetupRunEvent) InstanceId() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s SetupRunEvent) HasInstanceId() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s SetupRunEvent) InstanceIdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s SetupRunEvent) SetInstanceId(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s SetupRunEvent) InstanceMetadata() (Label_List, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return Label_List(p.List()), err
+}
+
+func (s SetupRunEvent) HasInstanceMetadata() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s SetupRunEvent) SetInstanceMetadata(v Label_List) error {
+	return capnp.Struct(s).SetPtr(3, v.ToPtr())
+}
+
+// NewInstanceMetadata sets the instanceMetadata field to a newly
+// allocated Label_List, preferring placement in s's segment.
+func (s SetupRunEvent) NewInstanceMetadata(n int32) (Label_List, error) {
+	l, err := NewLabel_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return Label_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(3, l.ToPtr())
+	return l, err
+}
+func (s SetupRunEvent) RuntimeMetadata() (Label_List, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return Label_List(p.List()), err
+}
+
+func (s SetupRunEvent) HasRuntimeMetadata() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s SetupRunEvent) SetRuntimeMetadata(v Label_List) error {
+	return capnp.Struct(s).SetPtr(4, v.ToPtr())
+}
+
+// NewRuntimeMetadata sets the runtimeMetadata field to a newly
+// allocated Label_List, preferring placement in s's segment.
+func (s SetupRunEvent) NewRuntimeMetadata(n int32) (Label_List, error) {
+	l, err := NewLabel_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return Label_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(4, l.ToPtr())
+	return l, err
+}
+
+// SetupRunEvent_List is a list of SetupRunEvent.
+type SetupRunEvent_List = capnp.StructList[SetupRunEvent]
+
+// NewSetupRunEvent creates a new list of SetupRunEvent.
+func NewSetupRunEvent_List(s *capnp.Segment, sz int32) (SetupRunEvent_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 40, PointerCount: 5}, sz)
+	return capnp.StructList[SetupRunEvent](l), err
+}
+
+// SetupRunEvent_Future is a wrapper for a SetupRunEvent promised by a client call.
+type SetupRunEvent_Future struct{ *capnp.Future }
+
+func (f SetupRunEvent_Future) Struct() (SetupRunEvent, error) {
+	p, err := f.Future.Ptr()
+	return SetupRunEvent(p.Struct()), err
+}
+
+type PredictionStatus uint16
+
+// PredictionStatus_TypeID is the unique identifier for the type PredictionStatus.
+const PredictionStatus_TypeID = 0xf42bdfd40f59bcdc
+
+// Values of PredictionStatus.
+const (
+	PredictionStatus_processing PredictionStatus = 0
+	PredictionStatus_succeeded  PredictionStatus = 1
+	PredictionStatus_failed     PredictionStatus = 2
+	PredictionStatus_canceled   PredictionStatus = 3
+	PredictionStatus_aborted    PredictionStatus = 4
+)
+
+// String returns the enum's constant name.
+func (c PredictionStatus) String() string {
+	switch c {
+	case PredictionStatus_processing:
+		return "processing"
+	case PredictionStatus_succeeded:
+		return "succeeded"
+	case PredictionStatus_failed:
+		return "failed"
+	case PredictionStatus_canceled:
+		return "canceled"
+	case PredictionStatus_aborted:
+		return "aborted"
+
+	default:
+		return ""
+	}
+}
+
+// PredictionStatusFromString returns the enum value with a name,
+// or the zero value if there's no such value.
+func PredictionStatusFromString(c string) PredictionStatus {
+	switch c {
+	case "processing":
+		return PredictionStatus_processing
+	case "succeeded":
+		return PredictionStatus_succeeded
+	case "failed":
+		return PredictionStatus_failed
+	case "canceled":
+		return PredictionStatus_canceled
+	case "aborted":
+		return PredictionStatus_aborted
+
+	default:
+		return 0
+	}
+}
+
+type PredictionStatus_List = capnp.EnumList[PredictionStatus]
+
+func NewPredictionStatus_List(s *capnp.Segment, sz int32) (PredictionStatus_List, error) {
+	return capnp.NewEnumList[PredictionStatus](s, sz)
+}
+
+type PredictionEvent capnp.Struct
+
+// PredictionEvent_TypeID is the unique identifier for the type PredictionEvent.
+const PredictionEvent_TypeID = 0xd940990a8760b63c
+
+func NewPredictionEvent(s *capnp.Segment) (PredictionEvent, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 40, PointerCount: 6})
+	return PredictionEvent(st), err
+}
+
+func NewRootPredictionEvent(s *capnp.Segment) (PredictionEvent, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 40, PointerCount: 6})
+	return PredictionEvent(st), err
+}
+
+func ReadRootPredictionEvent(msg *capnp.Message) (PredictionEvent, error) {
+	root, err := msg.Root()
+	return PredictionEvent(root.Struct()), err
+}
+
+func (s PredictionEvent) String() string {
+	str, _ := text.Marshal(0xd940990a8760b63c, capnp.Struct(s))
+	return str
+}
+
+func (s PredictionEvent) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (PredictionEvent) DecodeFromPtr(p capnp.Ptr) PredictionEvent {
+	return PredictionEvent(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s PredictionEvent) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s PredictionEvent) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s PredictionEvent) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s PredictionEvent) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s PredictionEvent) PredictionId() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s PredictionEvent) HasPredictionId() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s PredictionEvent) PredictionIdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s PredictionEvent) SetPredictionId(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s PredictionEvent) DeploymentKey() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s PredictionEvent) HasDeploymentKey() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s PredictionEvent) DeploymentKeyBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s PredictionEvent) SetDeploymentKey(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s PredictionEvent) Version() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s PredictionEvent) HasVersion() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s PredictionEvent) VersionBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s PredictionEvent) SetVersion(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s PredictionEvent) ErrorCode() (string, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.Text(), err
+}
+
+func (s PredictionEvent) HasErrorCode() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s PredictionEvent) ErrorCodeBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.TextBytes(), err
+}
+
+func (s PredictionEvent) SetErrorCode(v string) error {
+	return capnp.Struct(s).SetText(3, v)
+}
+
+func (s PredictionEvent) CancelReason() (string, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.Text(), err
+}
+
+func (s PredictionEvent) HasCancelReason() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s PredictionEvent) CancelReasonBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.TextBytes(), err
+}
+
+func (s PredictionEvent) SetCancelReason(v string) error {
+	return capnp.Struct(s).SetText(4, v)
+}
+
+func (s PredictionEvent) Status() PredictionStatus {
+	return PredictionStatus(capnp.Struct(s).Uint16(0))
+}
+
+func (s PredictionEvent) SetStatus(v PredictionStatus) {
+	capnp.Struct(s).SetUint16(0, uint16(v))
+}
+
+func (s PredictionEvent) CreatedAtNs() int64 {
+	return int64(capnp.Struct(s).Uint64(8))
+}
+
+func (s PredictionEvent) SetCreatedAtNs(v int64) {
+	capnp.Struct(s).SetUint64(8, uint64(v))
+}
+
+func (s PredictionEvent) StartedAtNs() int64 {
+	return int64(capnp.Struct(s).Uint64(16))
+}
+
+func (s PredictionEvent) SetStartedAtNs(v int64) {
+	capnp.Struct(s).SetUint64(16, uint64(v))
+}
+
+func (s PredictionEvent) CompletedAtNs() int64 {
+	return int64(capnp.Struct(s).Uint64(24))
+}
+
+func (s PredictionEvent) SetCompletedAtNs(v int64) {
+	capnp.Struct(s).SetUint64(24, uint64(v))
+}
+
+func (s PredictionEvent) InputTokens() uint32 {
+	return capnp.Struct(s).Uint32(4)
+}
+
+func (s PredictionEvent) SetInputTokens(v uint32) {
+	capnp.Struct(s).SetUint32(4, v)
+}
+
+func (s PredictionEvent) OutputTokens() uint32 {
+	return capnp.Struct(s).Uint32(32)
+}
+
+func (s PredictionEvent) SetOutputTokens(v uint32) {
+	capnp.Struct(s).SetUint32(32, v)
+}
+
+func (s PredictionEvent) ImageCount() uint32 {
+	return capnp.Struct(s).Uint32(36)
+}
+
+func (s PredictionEvent) SetImageCount(v uint32) {
+	capnp.Struct(s).SetUint32(36, v)
+}
+
+func (s PredictionEvent) Attributes() (Label_List, error) {
+	p, err := capnp.Struct(s).Ptr(5)
+	return Label_List(p.List()), err
+}
+
+func (s PredictionEvent) HasAttributes() bool {
+	return capnp.Struct(s).HasPtr(5)
+}
+
+func (s PredictionEvent) SetAttributes(v Label_List) error {
+	return capnp.Struct(s).SetPtr(5, v.ToPtr())
+}
+
+// NewAttributes sets the attributes field to a newly
+// allocated Label_List, preferring placement in s's segment.
+func (s PredictionEvent) NewAttributes(n int32) (Label_List, error) {
+	l, err := NewLabel_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return Label_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(5, l.ToPtr())
+	return l, err
+}
+
+// PredictionEvent_List is a list of PredictionEvent.
+type PredictionEvent_List = capnp.StructList[PredictionEvent]
+
+// NewPredictionEvent creates a new list of PredictionEvent.
+func NewPredictionEvent_List(s *capnp.Segment, sz int32) (PredictionEvent_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 40, PointerCount: 6}, sz)
+	return capnp.StructList[PredictionEvent](l), err
+}
+
+// PredictionEvent_Future is a wrapper for a PredictionEvent promised by a client call.
+type PredictionEvent_Future struct{ *capnp.Future }
+
+func (f PredictionEvent_Future) Struct() (PredictionEvent, error) {
+	p, err := f.Future.Ptr()
+	return PredictionEvent(p.Struct()), err
+}
+
+type DownloadEvent capnp.Struct
+
+// DownloadEvent_TypeID is the unique identifier for the type DownloadEvent.
+const DownloadEvent_TypeID = 0xf49f72846f7d1a36
+
+func NewDownloadEvent(s *capnp.Segment) (DownloadEvent, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 4})
+	return DownloadEvent(st), err
+}
+
+func NewRootDownloadEvent(s *capnp.Segment) (DownloadEvent, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 4})
+	return DownloadEvent(st), err
+}
+
+func ReadRootDownloadEvent(msg *capnp.Message) (DownloadEvent, error) {
+	root, err := msg.Root()
+	return DownloadEvent(root.Struct()), err
+}
+
+func (s DownloadEvent) String() string {
+	str, _ := text.Marshal(0xf49f72846f7d1a36, capnp.Struct(s))
+	return str
+}
+
+func (s DownloadEvent) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (DownloadEvent) DecodeFromPtr(p capnp.Ptr) DownloadEvent {
+	return DownloadEvent(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s DownloadEvent) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s DownloadEvent) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s DownloadEvent) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s DownloadEvent) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s DownloadEvent) Url() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s DownloadEvent) HasUrl() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s DownloadEvent) UrlBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s DownloadEvent) SetUrl(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s DownloadEvent) Host() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s DownloadEvent) HasHost() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s DownloadEvent) HostBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s DownloadEvent) SetHost(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s DownloadEvent) SizeBytes() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s DownloadEvent) SetSizeBytes(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+func (s DownloadEvent) DurationUs() uint64 {
+	return capnp.Struct(s).Uint64(8)
+}
+
+func (s DownloadEvent) SetDurationUs(v uint64) {
+	capnp.Struct(s).SetUint64(8, v)
+}
+
+func (s DownloadEvent) BytesPerSecond() float64 {
+	return math.Float64frombits(capnp.Struct(s).Uint64(16))
+}
+
+func (s DownloadEvent) SetBytesPerSecond(v float64) {
+	capnp.Struct(s).SetUint64(16, math.Float64bits(v))
+}
+
+func (s DownloadEvent) Error() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s DownloadEvent) HasError() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s DownloadEvent) ErrorBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s DownloadEvent) SetError(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s DownloadEvent) InstanceId() (string, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.Text(), err
+}
+
+func (s DownloadEvent) HasInstanceId() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s DownloadEvent) InstanceIdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.TextBytes(), err
+}
+
+func (s DownloadEvent) SetInstanceId(v string) error {
+	return capnp.Struct(s).SetText(3, v)
+}
+
+// DownloadEvent_List is a list of DownloadEvent.
+type DownloadEvent_List = capnp.StructList[DownloadEvent]
+
+// NewDownloadEvent creates a new list of DownloadEvent.
+func NewDownloadEvent_List(s *capnp.Segment, sz int32) (DownloadEvent_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 24, PointerCount: 4}, sz)
+	return capnp.StructList[DownloadEvent](l), err
+}
+
+// DownloadEvent_Future is a wrapper for a DownloadEvent promised by a client call.
+type DownloadEvent_Future struct{ *capnp.Future }
+
+func (f DownloadEvent_Future) Struct() (DownloadEvent, error) {
+	p, err := f.Future.Ptr()
+	return DownloadEvent(p.Struct()), err
 }
 
 type Ack capnp.Struct
@@ -905,109 +2139,198 @@ func (f Batch_Future) Struct() (Batch, error) {
 	return Batch(p.Struct()), err
 }
 
-const schema_fad83de5065c9635 = "x\xdal\x96_l\x14{\x15\xc7\xbf\xe7\xf7\xdb\xedn" +
-	"\xb7\xddn\x87\x99\x9b\x1b\xef\xf5\xa6\xf7^}\xf0\xfe\xd1" +
-	"XzM\xa4\xc9M/mj\xd2j\x88\xc3\x94\x08\x04" +
-	"\x1f\xa63\xbf\xb6Kwg\xb6\xb33\xb4\x10\xb1`Z" +
-	"\x83\x04\x12L@\x1b\"\x09&<\xa8\xf1\x05Cb4" +
-	"\x9a\x90\xa8\x81\x07\xffA@\xd1\x80\"\xb1\xa6\x04L@" +
-	"y\x00\x83\x8e9\xb3\xdd\x9dm\xb9\x8f\xfb9g\xce\x9c" +
-	"\xf3=g\xbf\xbb\x9f6\xe5\x07\x99\xfe\xe2\xef$\x84\xf9" +
-	"n\xb6#~gm[\xe1/\x83\xd7\x97`\x16\xa9\x10" +
-	"\x7f\xe6[\xfb:V\xdf\xbf\xf5\x1fde\x0e\xd0\x7fC" +
-	"\xf7\xf4?Q\x0e\x18\xb8I\x7f\xcc\x80b\xf9\x8f\x99\xf7" +
-	">\xba\xed'\x179[\xb6e\x0b\xce\xee\xcf\xdd\xd3\xdf" +
-	"\xcfq\xf6\xb6\\\x1f\x81\xe2oo\x9d\x8a\x7f\xf4\xf2_" +
-	"/C+\x8a4\x19\xa4\x9b\xf9?\xeb_\xce\xf33{" +
-	"\xf2\xd3\xa0\xf8\xe8\x0f\x96\xf7|\xe9\xfa\xdb\xbf\xe5\xb2m" +
-	"\x99\x19\xce8\x9c?\xae/'\xb9G\xf3\xf3\xa0\xb8\xe7" +
-	"\xc7W>\xff\xd5\x07\x17\x1e|h\x0b\x7f\xcb\x9f\xd5\xef" +
-	"s\xf2\xc0j>i\xa1 ^\xfe\xd7\xae\x87\xbf\xf8\xf7" +
-	"\xe6\x16\x06\xb2\x05A\xbaV\xe0\x87\x8a\x85>P\xfc\xce" +
-	"\x1fn\xbd\xfau\xef\xa7O\xb8n&M\x1d\x959I" +
-	"\xddz\xb6pV/r\xf6@g\xe1\x0a\xe1\x93\xb1:" +
-	"\xa0\xbc\xb0\xfe)G\xd85\xaf68\xe6M\xa9@y" +
-	"\x8e\x1a=\x90S^\xf8E\"s\xb7\xcc\x00\x19\xe2\x19" +
-	"\xc5N\xc0\xda-$Y\xae\x10Dd\x10c[\x0c\x03" +
-	"\xd6>\xc63B\x90&\xc8 \x01\xe8J\x04\x80\xe52" +
-	"\xaf1\x97\xc2 \x09\xe8U\xf15\xc0\xaa0_`\x9e" +
-	"\x91\x06e\x00=J\xf2C\xe6G\x98g3\x06eY" +
-	"8q\x16\xb0\x8e0?\xc1\xbc#kP\x07\xa0\x7f#" +
-	"y\xef\x12\xf3S\xccs\xdd\x06\xafX?\x99\xb4y\x82" +
-	"\xf9\x0a\xf3\xfc+\x06\xe5\x01\xfd\x8c\xd8\x0bX\xa7\x99\x9f" +
-	"g\xde\xd9cP'\xa0\x9f\x13\x83\x80\xb5\xc2\xfc\x02\xf3" +
-	"B\xc9\xa0\x02\xa0\x7fW\xec\x07\xac\xf3\xcc\x7f\xc8\xbc\xab" +
-	"\xd7\xa0.@\xff\xbe8\x04X\xdfc~\x89y7\x19" +
-	"\xd4\x0d\xe8\x17\xc5q\xc0\xba\xc4\xfc2\xf3\xe2\xab\x06\x15" +
-	"\x01\xfd\xe7\xc9\\?c~U\x08\xea\xefy]\x18\xd4" +
-	"\x03\xe8\xbf\x12\xe3\x80\xf5K\x0e\xfc\x9e\x03\xa57\x84A" +
-	"%>W\xf16`]\xe5\xc0\x0d\x0e\xf4\xbe)\x0c\xea" +
-	"\x05\xf4k\xc9+np\xe0.\x07\xb4\x8f\x09\x834@" +
-	"\xbf\x93\xf4z\x9b\x03k\x1c\xd8\xf2qa\xd0\x16@_" +
-	"M\x86\xfe;\x07\x1eqS\xba0H\x07\xf4\x7f&\xe2" +
-	"\xad1\x7f\xc2\xdc\xd8b\x90\x01\xe8\x8f\xc5$`=b" +
-	"\xfe\x9c\xf9K\xbaA/\x01\xfa\xb3\xe4\x05O\x99g\xa4" +
-	"\xa0\xd8v\x1c?\xf2\xc21\x90K\x9d\x10\xd4\x09Z\xac" +
-	"\xfa\xae\xaa\x8c\xb9\xd4\x0dA\xdd\xa08Ps\x91\xaa\x87" +
-	"\x13\xe8+W\xd5\xaez3/.\xaf\x1f\x19\xa9\x89$" +
-	"\x80Vd.RQ\xd9\x9b~\xe1\x89\xb0\\U\x13\xfe" +
-	"\xe7\xca\x14\xd4\xc3\x09\x7fVy2\x0d.z*\x0a|" +
-	"\xafN]\x10\xd4\x05\x8aU\x10\xf8\xc1\x88\xef\x82\x14\xe5" +
-	"!(\x0f\x8ag\xc2\xb0f\x85v\x08\x19\xd5)\x07A" +
-	"9\xd0\x90\xe3W\xfc1\xb7\x95S\xf7\xa3\xc0Q#>" +
-	"J\x1bp\xc5w\xec\x8a\x19)\x0cE\xca*\x1fJk" +
-	"&\xe3\x8e\xf8\x1e\x85v\xd9S\xc1\x98\x0bl\x1e\xddB" +
-	"_R\x94J\xa9\x87\x80\xa8\xc4o\x0b\x03eW\x95\x0b" +
-	"\x06\x10D\xa0\xd2\xa4\x0a\xed\xe6\x87X-\x84*\xf0\xec" +
-	"\x0a\x8dzn\xcd/{a\x9a\x98\xe8\xa4\xdc1\x0f\xa5" +
-	"\x11\xbf\xe2\xb7p\xe4\x95\x17,\xdf\x99\x85Ta\x13." +
-	"N\xda\xce\xac\xf2\xd2\xad\x94\xbdZ\xc4\"\"\xa7\xbcz" +
-	"k\x18?\x0a\x13\x8c\xd2l;\xde\xe8\x0e_(O)" +
-	"\xe7\xa0Sis\x07\xa3\xe9\x0e\xda\xe1a\xc0\\\x90d" +
-	".\x09\xd2\xd6\xbdA;\xba\x150\xbf\"\xc9<\xc6\xc6" +
-	"\x90O\x8cA[\xde\x09\x98K\x92\xccS\x82H&\xa6" +
-	"\xa0\x9d\xe4\xa7\x8fI2O\xb3#P\xe2\x08\xda7\xc7" +
-	"\x01\xf3\x94$\xf3;\x82\x16'\xd5t\xd9\x9b\xa8S\x16" +
-	"\x82\xb2\xa0>\xe5\xb9\xe9\xa7F\xa3\x13\x07k\xbc\xf4R" +
-	"\xea\x96\x0d\xb1_\xb8\xcc\x19\xbf\x1ezvU\xa1me" +
-	"\x1bG\xdd\xb9\xbe@?\x0a\xa4\xa3x\xd2\xde\xa4\xf7\xb7" +
-	"\x86\xb9\xa6\xf6\xc6 @B\xfb\xc8V\x80\xa4\xa6\x0d\x03" +
-	"\x8b\x917\xeb\xf9\xf3\xde\xd0\xbc\x1f\xcc\xaa\xa0\xaffO" +
-	"\xab\xfab\xa0\xea\xe1\xf6Z\xb9U\x9c\x92\xe2\xdb\x9dY" +
-	"\x80k\xe6[\xea\xbd\xb5\x170?!\xc9|\x8f\xd5\xfb" +
-	"\xa0\xa1^\xff `\xbe+\xc9\xfc\xac\xa0\xd8\x8d\x02{" +
-	"\xb2\xa2,H5\xd7\xbc\xfd!\xa7\xe2\xd7\x95\x9b\xde\xcc" +
-	"\x86\xd7\x0c\xdb\xa1tf6mi2]HsI\xcb" +
-	"\xe3\xe9>\x9a\xee\xad\x9d\xe4%\x9d\x90d\xae\xb0ug" +
-	"\x1a[:\xc3]\x9e\x96d\x9eo\xdb\xd29\xeerE" +
-	"\x92yAP<\xe5\x07\xf3v\xe0*\xe4\x821\x97\x8a" +
-	"\x10T\x04\xc5\x93v\xe8\xccXj\x8e\xf5n~\xa7\x9d" +
-	"@\xd9\xa1rw\x806mq\xc4\x8f \xbd\xb0y\x83" +
-	"C\x8d\xa1Z\xb5\x9a3\xca\xcd'\xd98\x00\x95\x08\x9b" +
-	"If\xc8\x8e\x03\xb1j}}\xb0I\x9f\xd1\x03J6" +
-	"\xae\xf8\xf5\x96>\xd7^\x01\xcc_K2o\xa5\xfa\xdc" +
-	"d\xcdnH2\xef\xb6\xe9s\x87\xf5\xb9-\xc9\\c" +
-	"}\xa8\xa1\xcf\xea\x9b\x80yW\x92\xf9\x90\xf5\x11\x0d}" +
-	"\xee\xef\x07\xcc5I\xe6\x13A\xafe\xe3X$?k" +
-	"\xdac.\xf0H\x92\xf9\\\xd0k\x1d\xffc\xdc\x01h" +
-	"\xcf\x18?e\x9b%A\xc5\xdc\x7f\xe3\xc6\x8f\x1a\x11\xab" +
-	"\xfc\\\x92\x95'A\xb2\x9cj\xcb\xdeX\x0f\xed*r" +
-	"\xb5\x1dmJV\xcba\xa8\x82\xc4\x9f\xd73s\xf5\xf4" +
-	"pb7\xf0k5\xe5N\xa0\xe4\x87v\xe5\x05k\xe6" +
-	"\xafQo\xfa\x9f\x0aD\xbdl\x85\xebb7\xa2\xad\xff" +
-	"P\x8d\xe8\xfa-\xa2\xe3\xff\x01\x00\x00\xff\xff\xdd\xb9(" +
-	"\xb2"
+const schema_fad83de5065c9635 = "x\xda\x94\x98{l\x1c\xd5\xf5\xc7\xcf\xb9w\xd7\xeb\xd7" +
+	"zw3c\x85W\xb4\x84\x1f\xfcD\x80T\xe4\xc5\xc3" +
+	"\"r\xe2\xe0\x16\x07\x882^G$Q\x90\x18\xcf\xdc" +
+	"\xd8S\xef\xcel\xe6\xe1\xc4)\xc1I\x9b\xb4\x80\x125" +
+	"\xa8I\x9bDD\x0dRh\xa1\x0aR\xa8By(H" +
+	"\xa9\x1aT@P\x05\x04m@i\xa9\x10T\xa8\x14\x15" +
+	"(\x95\x80\xd2Nu\xee\xec\xce\x8cm\x85*\xff\xed~" +
+	"\xcf\xb9w\xee\xe3\x9c\xcf\xb9\xf7^\xff\xff\xb9e\x99\x05" +
+	"\xf9\x1b[\x80i\xb7e[\xc2\xc3\xb5\xa7/\x16\x97\xce" +
+	"\xfa\x1ehy\xcc\x86K~\xbc\xa1\xe5\xfd\xa5g\xbf\x84" +
+	"l6\x07\xa0 \x7f[\xc9\xf3\x1c\xc0\xa26~#\x03" +
+	"\x0c\xaf\xfd\xe0\xe6\xf6?\xf5\xbc\xbe\x93\xbc\xdbS\xde\xe4" +
+	"\xa3\xec\xc9\xbe\xab\x1c\xa4v\x8b\xf6g\xff\x90\x01\xfc\xfb" +
+	"`\xee\xe5\xef\xbcp\xdf\xa3\xa5<\xa6\\\x19\xb9~\xd2" +
+	"~H\xf9\xa2\x9d~\xfd\xb3}3`8\xb2p\x7f\xfe" +
+	"G\xa7\xbf\xf53\xea7\x97r\xceQoZ\x07C\xe5" +
+	"\xee\x0e\xfa\xb9\xaec6\x07\x0c\xf9_F\x17_v\xf3" +
+	"\xb3O\x92;\x9f>\x8c\x97\xba\xdeU\xde\xec\"\xef\xd7" +
+	"\xba\xeeB\xc0\xf0\xdd\xaf\xf4\xf5\xeb&ox\x0eJy" +
+	"\x968\x03*\xf3\x8a/+K\x8a\xd4fAq\x040" +
+	"\xfc\xc9\xc2\x8d\xe1/g\xbfsj\x86\xe3\x9a\xe2\xdb\x8a" +
+	".\x1d\xef\x96\x8e;~\xb1k\xdd]\xaf_\xf3;\xfa" +
+	"~\xca3C\x1e;\x8a\x0f*\x0fH\xdf]E\x9a\xda" +
+	"-\xbf\xba\xe7\x07\xed\x07\x97\xbd5}\x81[\xc8\xe5\xfd" +
+	"\xe2_\x95O\xc8y\xd1G\xc5wh\x81\xbb\x9e\xfe\xed" +
+	"\xed\xf7}x\xf4\xc3\xe93\x93\xabv\xb1zH\x99\xab" +
+	"\x92\xf7\x1c\xb5L3kg\xb3?]\xf3\xb7\xdf\xfcc" +
+	"\xfa\x80\x17-\xedf\xa8\x0ctS\xa3\xfe\xee2`x" +
+	"\xee\xe4\xba\xc2\x1b\xef\\\xfb\xd9\x8c\xa9-\xed\xfe4v" +
+	"\x9c\x04\x0co\xb8d\x9b\xb3\xd3\xfd\xe9g\xd3\x07 \xe7" +
+	"\xb6\xab\xfbm\xe5!r^\xb4\xa7\xfb\x874\x80k\x7f" +
+	"\x7f\xf6\xd2\xef\xdb\xcfI\xefL\xe2\xdd\xcfs9\xecT" +
+	"\xae\x9a}H\x99?\x9b\xdc\xe7\xcd\xfe9\x83\xf9\xa1\x18" +
+	"\x17\xb6\xef}\xc3`z\xdd\xae\xf7T\x84\x1f\xd4\x07\x03" +
+	"\xbb\x7f\\p\xdb_\x8d\xa8]\xcd3\x00\x19\x04P\xda" +
+	"\xb0\x07\xa0\x92A\x8e\x95\"2,!\xaaHz\x1e]" +
+	"\x80J'\xe9\x17\x91\xce\x98\x8a\x0c@\xe9\xc6a\x80\x8a" +
+	"J\xfa\xe5\xa4s\xae\"\x07P\xe6H\xff\xcbH\xbf\x1a" +
+	"\x19bF\xc5\x0c\x80r\x15^\x03P\xb9\x9c\xe4\xeb\xc8" +
+	"=\x9bQ1\x0b\xa0\xcc\xc3\x07\x01*\xd7\x91~\x13\xe9" +
+	"-\xa8b\x0b\x80\xb2Dv\xb3\x98\xf4e\xa4\xe7\x98\x8a" +
+	"\xb4 Kq=@\xe5\x16\xd2o#\xbd\x95\xab\xd8J" +
+	"k)\xfb\xb9\x8dt\x93\xf4\xb6\x8c\x8am\x00\x8a\x8e\xdf" +
+	"\x05\xa8\xdcC\xfa\xbd\xc8\xb0\xd7\xf3u?\xf0\xb0\x90\xc4" +
+	"( \x16\x00C\xcf\x18\x15fP\x15P6\x97\xfb\xab" +
+	"<\xcc\x02\xc3,\xe9\xbe\xee\xfa\xc2\\\x0e\xb9\xb4j8" +
+	"\xb5zU\xf8\xd3\xbd\x0bUg\xc4\xc3N`\xd8\x09\x18" +
+	"\xd2\x9f[]\xa7\x8eua\xf6M\xf8\xc2\x03\xc06`" +
+	"\xd8\x06\x18\x9a\xa2^u&j\x02\xca\xb6\x7f\xbb\x98\x88" +
+	"\xdbX\xb6\xe7\xeb\xb6!\x80\x0f\x983D\xbcS\xf8\xba" +
+	"\xa9\xfb:\x00v\x01\xae\xe6\x88\xc5f\xce\x03\x92\x14\xba" +
+	"\x81\xed[5q'6=\xcf\xe7852\x06\xec\x8d" +
+	"\xc2\x15\xb6!\xfa\xc7s\"\x0a\x8d\xb5qh\xacc\x83" +
+	"\x00\x95\xb5\x8c\xd6\x961lF\x86\xce\xfa\x00*\x1bH" +
+	"\x1ee\x14\x19\x18E\x86`\xb4u&\xe9u\xd29\x8b" +
+	"\"\xa3\xc6h+\xaa\xa4o!=\xc3\xa3\xd0\x08\xa4\xbf" +
+	"O\xfav\x96\x0a\x8dm\xec\x10@e;\xe9\xbbIo" +
+	"\xc9F\xa1\xf1\x80\xfc\xeeN\xd2\xf7\x92\x9e\xeb\x8cBc" +
+	"\x8f\x1c\xe6n\xd2\x0f\x90\xdezI\x14\x1a\xfb\x19\x85\xcc" +
+	">\xd2\x8f\x90\xde\xd6\x15\x85\xc6aF\x11\x7f\x80\xf4\xa3" +
+	"\xa4\xb7\x17Tl\x07P\x1ea\xdf\x06\xa8\x1c!\xfd\x18" +
+	"\xe9\x1dE\x15;\x00\x94\xc7\xd9V\x80\xcac\xa4\x9f " +
+	"\xbd\x13U\xec\x04P\x9ed\x14z'H?Ez\xfe" +
+	"R\x15\xf3\x00\xca\xf3r^'I\x7f\x911\\\xd0u" +
+	"9S\xb1\x0b@y\x81\xad\x04\xa8\x9c&\xc3\x192\x14" +
+	"\xe62\x15\x0b\x00\xca\xab\x8c\x92\xe4E2\xbcA\x86\xe2" +
+	"\x15L\xc5\"\x80\xf2\x9a\xfc\xc4\x1bd\xf83\x19J\xff" +
+	"\xc7T,\x01(\x7f\x94c=G\x86\x0f\xc80\xebJ" +
+	"\xa6\xe2,\xe2\x9c\x9c\xf4{d\xf8\x98\x06\xa50\x15\x15" +
+	"\x00\xe5#\xb9x\x1f\x90\xfe\x19\xe9\xea,\x15U\xaa\x0f" +
+	"\x8c\xd2\xf9c\xd2\xbf\"\xbd[Q\xb1\x1b@\xf9B~" +
+	"\xe0s\xd23\x9ca\xa8\x1b\x86\x13\xd8\xfe\x00\xa0\xd9\x8c" +
+	"\xe5\xc9\x9ac\x8aj*\\]\xb1)\x10\x9e?\x04e" +
+	"\xab&\xd6xq\xcc[\x8d C1$\x0dI6l" +
+	"\x0aD`\xd9#3ZP(\x0f9\xdf\xb4\xd0\xf5\xfc" +
+	"!gL\xd8<1N\xda\"p\x1d\xdb\xc3\x0e`\xd8" +
+	"A\x11\xed\xba\x8e\xbb\xc21\x01\x05\xb6\x02\xc3V\xc0p" +
+	"\xd4\xf7\xeb\x15_\xf7\x81\x07\x1e\xe6\x80a\x0e\xb0\xd7p" +
+	"\xaa\xce\x80\x19\xfbxN\xe0\x1ab\x85\x03\x85)r\xd5" +
+	"1\xf4\xaa\x16\x08\xe8\x0dD\xc5\xda\x9a\xf4)\xa7\xbb\xc2" +
+	"\xb1\xd1\xd7-[\xb8\x03&\xc0\xf4\xa9W\xa0,;\xc5" +
+	"BR\xe2\x9a\x9c\xf1]\xa1\xd7\x84\x09$\x00C\x04," +
+	"\x0c\x0b_o\xfe\x09\xc5\x16_\xb8\xb6^\xc5~\xdb\xac" +
+	";\x96\xed'\x8er\x9d\x849`Ca\x85Sub" +
+	"9\xb0\xad-\x15\xc7\x18\x03.\xfc\xa689\xac\x1bc" +
+	"\xc2NC\xa4\x1e\xd0\"BN\xd8^<\x19'\xf0\xa5" +
+	"\x0c\x85\xb1\xb4\xdc\xa4\x03J:\xdc\xa1\x0fsQ%(" +
+	"\xb46\xa1P\x9aw\x05\x80v%G\xed\xfa\xa4X\x94" +
+	"\xe6/\x04\xd0\xae\xe6\xa8-f\x98\x1bK\xb0V\x1e\xd7" +
+	"\xab\x81\x88\x87\xd2\xec\x9d7\xd8\x13\xd1\x8d\xf6I\xf4\x93" +
+	"\x09\xe8S7\xc5\xfc\x99\x90\x0c\xdfB\x0c\xdf\x99.M" +
+	";d\x8d\xd8N\xfa\xeetiz\x00)\xbf\xee'}" +
+	"_\xba4=$K\xdcn\xd2\x0f\x90\x9ei\xd4\xa6\xfd" +
+	"R\xdfK\xfa\xc3\xb26e#\x00\x1d\x94\xfd\x1f \xfd" +
+	"(\x95\xb2\x96\x88?\x8fH\xf9\x08\xc9\xc7di\xc2\x88" +
+	"?\x8f\xa3\xe4\x03\xe9'dib\x11\x7f\x9e\x94\xc39" +
+	"N\xfaIY\x9ax\xc4\x9fge\x05}\x86\xf4\xd3\xa4" +
+	"\xb7g\"\xfe\xfcZ\x96\xb8S\xa4\xbfBzG6\xe2" +
+	"\xcfKH\xa9{\x9a\xf43\xa4wvF\xfcyU\x96" +
+	"\xbe3\xa4\x9f#=\xdf\x12\xf1\xe7-\xa9\x9f#\xfds" +
+	"d\x14\x00\xbep\xc7\xf5*V\xa8\xa4\xad\xf2 \xaef" +
+	"M\x0b\x94\xfbm3U\xe5t\xc3\xb7\xc6\xc5*\x0f\x92" +
+	"\xc2\xd5;\xec8T\xf0\x9a\x7f-\xb3*\x92\xbf\xa1\xe1" +
+	"\xd8F\xe0\xbaT\xd6\x8c\x89\x94~\xberg:\xc6\x98" +
+	"p\x07j\xd0\xab\x8f\x885\xae\x15\x1bFu\xd7\xdc\xac" +
+	"\xbb\x02R\xc9EE7\xf0\xc5\x1a\xc8\xd9\x96\xff\xb5\x15" +
+	"sr\\\xb8\x9e\xe5\xd83\x9a\xa2m\xf9+\x08`\x00" +
+	"q\xac_@u\x9dZ4\xef\xb06\x0ac\xc2\xa8\xa6" +
+	"\x8a\xe6Eq~\x1c\xec\x03\xd0\xf6q\xd4\x8e\xa4\xf2\xe3" +
+	"0\xe5\xc7\x01\x8e\xdaQ\x0a\xd7V\x19\xae\xa5G\x06\x01" +
+	"\xb4#\x1c\xb5c\x0c1\x0a\xd5\xd2\xe3\xd4\xfa(G\xed" +
+	"8\xc5)\xca8-=\xb1\x12@;\xc6Q{\x86\x82" +
+	"\x94\xc9 -=E\xe2\x09\x8e\xda)\x86\x93\xc3b\xc4" +
+	"\xb2\x87\xe2\x0d,\x0b\xdbL\xfeE\xa3\x1f\x9a\xa8\x13 " +
+	"\x0b\xc9Q6\x02\xd3\x0c\x8a\x8f:\x9eo\xeb\xb5);" +
+	" b$\xc1\x8cdN\x1d1+\xf2\x90\x052\x8d\x8b" +
+	"r\x8e\xf3\xfa\xe83\xa5\xb9\x0b\x01\x90\x95.\xee\x01@" +
+	"^*\xf5\x01L\x06\xf6\x98\xedl\xb6\xcb\xae\xd0\xcd\x89" +
+	"\xde\x8d\xbaU\x15\xe6$q\xdf\x09\xfci}\x0f6\xe0" +
+	"\xea\x04.7\xc4\xcc\xce{\xa2\xce\x17\xce\xe8\xbcw\xb3" +
+	"\xe3\x8e\x09\xb7\\\xd7G\x847\xe9\x0a\xcf_^\xb7\xa6" +
+	"1n\xb91\x16\x0d8\x85\xb8\xf5\x09\xcdJ\xb8,\xda" +
+	"\xc2\x05=\x00\xdau\x1c\xb5\x9b\x18\x86f\xe0\xea\xc3U" +
+	"Q\x01.6\xc5)aT\x1dO\x98\x09\xcf\xa7\xcca" +
+	"\xb5+L\xcb\xf0-\xc7\xee/\x8c7\x82fqL\xba" +
+	"\xbb\x91\xaa\xed\x06J\xd9\xd14\xe9\x84D\x8eIz=" +
+	"M\xba\x9aD\xc2(\xe9~\x9at\x9b\x90\x8eB\xf5\xe6" +
+	"\xa97&\xdd\x84\xec?&)6@\xb7C\x02\xf0^" +
+	"\x92\xefO\x1f\xc2wIB\xed$}o\xfa\x10\xbeG" +
+	"\xea\x09H\x9b\x87\xf0\xfdr\x98\xfbH?\"I\x87\x8d" +
+	"\x93\x96\xf4\x7f\x98\xf4\xc7$\xe9Z#\xd2=*\x87s" +
+	"\x94\xf4\xe3\x92tm\x11\xe9\x9e\x90\x04<F\xfa3\x92" +
+	"t\xd9\x88tOI\xfdD\x93\x80a\xbd\xb1\x98Pp" +
+	"\xecT\xe4\x9e\x0763\xa0\x90>0\xc4\xa0 \x12T" +
+	"\x07\x05\x14t/qM\xae\x0d\xf1\xb5\xaeQ\xce\x0dW" +
+	"\xe83\xaf\x07\x17ti\xb8\xb0\xcal\xd5\xf4\x11\xb1\xc2" +
+	"\x09\x80\xdb~,\xea\xbe\xefZ\xc3\x81\x0f\\x\xff\x8b" +
+	"]Q\xb8\xf7\xe9>7F)\xfa\xd48\xde\xb7\x0d\x03" +
+	"h\xf7r\xd4\xee\x8f\x0f\xf9\xa5]\x84\x97\x9d\x1c\xb5\xbd" +
+	"\xc9\x09\xbf\xb4\x87\x88\xb5\x9b\xa3v\x80b.\x13!k" +
+	"\xff\xfa\x14\xf0\x9a\xc8:\xdc\x93\x00/\xdc\xe8\xb8\x9bu" +
+	"\xd7\x14\x90s\x07L\xcc\x03\xc3<`8\xac\xfb\xc6h" +
+	"ElJ\x15\x99\xe6\xaa\xae\x02\x9cF\xafi\x13\xef\x8d" +
+	"&\x15\xf75\xf5`\x91\xe2s\x04>!\x13<#\xe7" +
+	"\x90]\x09\x90\xe6\xd9y\xf3\xb4R\x96{/\x97J\xb6" +
+	"\\\xb2^\xe2f\xc1\xa0\xc4\xcd\xfc\x88eW\xad\x04\xc0" +
+	"Lin\x1f@Xw\x1dCx\x9e\x05\xdc\x1e\x09\xbd" +
+	"\xc00\x840\x05\xa0\xd9\xa0[#\xc6\xe4\x11pR\x1f" +
+	"v(R\xa6}\xfdVg\xb3]ut3\xb9\xa8_" +
+	"\x16\xef\xd2St\xf0:\xceQ;\x99*,\xcf^\x93" +
+	"T\x01\x8c\xe0Pz\x9ev\xe9$G\xedE\xda%\x8c" +
+	"v\xe9\x05\xda\xa5\xd3\x1c\xb53\xb4K,\xda\xa5W\xb7" +
+	"\x02h\xafp\xd4\xce\xa6\x0a\xcb\x9bT\xab\xcep\xd4\xce" +
+	"\x11\x11\xb8$B\xe9-j~\x96\xa3\xf6\x1e\xc3\\\xe0" +
+	"V\x9b\x09R\xa0j\x11'\x91gm\x15t\xe1\xa5\xed" +
+	"\x8bO\x00\x81\xab\xd3rB\xea\x08\x1f\x0e\xd3\xadx\xb5" +
+	"p\xa1\xb7\"\x0c\xc76\x9bg\xf9\xb2L\xcd\xaf\xbf\x14" +
+	"O\x8d\xe7d\xa5\xae\x8fi\xba\x1c/I\xbf\x154a" +
+	"\xda/it+\xc9\xab1uo\xbdSB\xf3\x0e\xd2" +
+	"\xd7b\xb2d\xca\x1a\xbc\x02\xa0\xb2\x9a\xf4\x0d\x98\xac\x9a" +
+	"\xb2N\xd2km\xf3\xc9aN6\x0c\xa3\xa5St\xd9" +
+	"\x93|t\xa8\x92\xa5\xe5?d!\xa2Z\xd2\x12\x03;" +
+	"\x9f\xfbw\x18!u\x93Dp\x95\x0c[\xa8I\xebW" +
+	"a\xe3\xf8\x18H\xa8\xfad\xd9N\x96\xb6\x7f\x91\x85\xb0" +
+	"\xbaM\x1e,cl\xcfi\xff\x92,\xed\x12\xdc\xeb\xd3" +
+	"\xe0\x9e\xd3\xf1\x05Y:$\xbaW\xa6\xd1\xcd\xad$\x11" +
+	"\xa9\xe8z\xbe^\x83\\=\x05'Q\xb3|_\xb8\xf2" +
+	"\xc2\xd7\xf0\xccyI\xb5\x0bM\xd7\xa9\xd7\x859\x04\x05" +
+	"\xc7\xd7\xab3\xeez\xc4\xd6b\xf2\x8a\x09\x88E\xba[" +
+	"523\xb2\xc6\x8f\x8b\x91\xb5Q@\xa1%\xd9\xf7\xb2" +
+	"\xbc\x1b`1y\xb6lt\xe45^\xb4\x08\x1e\xc5\xe4" +
+	"i\xb5a\x8d\xeb\x03wl,&\x0f\x83\x0d\xb3\xd9\xc8" +
+	"\xb2\xa8q\xfc\x0e\x17Y\xff\x1b\x00\x00\xff\xff\xa2\xec\xc8" +
+	"3"
 
 func RegisterSchema(reg *schemas.Registry) {
 	reg.Register(&schemas.Schema{
 		String: schema_fad83de5065c9635,
 		Nodes: []uint64{
+			0x83121b6519b76d9d,
 			0x84d23ade0a39e82b,
+			0xa57ec5007bca0752,
+			0xa647c4930d953267,
 			0xb1b9391c3468e603,
+			0xba367f595a61fce2,
 			0xc0df17b2ff663297,
 			0xce2ad2575985aa81,
+			0xd940990a8760b63c,
 			0xeba4eb7e4bc7b70e,
 			0xf3c3ec55f217020a,
+			0xf42bdfd40f59bcdc,
+			0xf49f72846f7d1a36,
 			0xf4ba6e861bd8d62b,
 		},
 		Compressed: true,

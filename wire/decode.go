@@ -105,7 +105,8 @@ type decReader struct {
 // with the same result, except where the comment at the top of this file
 // says it is stricter.
 func DecodeEvent(frame []byte, ev *Event) error {
-	*ev = Event{}
+	labels := ev.labels[:0]
+	*ev = Event{labels: labels}
 	r, err := decOpen(frame)
 	if err != nil {
 		return err

@@ -26,6 +26,9 @@ func decFuzzSeeds() [][]byte {
 	r := rand.New(rand.NewPCG(3, 4))
 	events := []Event{decBenchEvent(), {}, {Kind: KindClosed, Seq: 5, EmitterID: decTestID},
 		{Kind: KindLifecycle, Lifecycle: Lifecycle{BeginTs: 1, ModelID: "m", Hostname: "h"}}}
+	for _, k := range Kinds {
+		events = append(events, sampleEvent(k))
+	}
 	for i := 0; i < 8; i++ {
 		events = append(events, decRandEvent(r))
 	}
@@ -178,11 +181,34 @@ func decReference(frame []byte) (ev Event, panicked bool, err error) {
 }
 
 func decAllUTF8(ev *Event) bool {
-	for _, s := range []string{ev.Inference.ModelID, ev.Inference.ModelContainerID, ev.Inference.Backend,
-		ev.Lifecycle.ModelID, ev.Lifecycle.Hostname} {
+	texts := []string{ev.Inference.ModelID, ev.Inference.ModelContainerID, ev.Inference.Backend,
+		ev.Lifecycle.ModelID, ev.Lifecycle.Hostname, ev.Lifecycle.Endpoint}
+	is, sr, pr, dl := &ev.InstanceState, &ev.SetupRun, &ev.Prediction, &ev.Download
+	texts = append(texts, sliceOf(is.texts())...)
+	texts = append(texts, sr.Logs, sr.DeploymentKey, sr.InstanceID)
+	texts = append(texts, sliceOf(pr.texts())...)
+	texts = append(texts, sliceOf(dl.texts())...)
+	for _, ls := range [][]Label{is.InstanceMetadata, sr.InstanceMetadata, sr.RuntimeMetadata, pr.Attributes} {
+		for _, l := range ls {
+			texts = append(texts, l.Key, l.Value)
+		}
+	}
+	for _, s := range texts {
 		if !utf8.ValidString(s) {
 			return false
 		}
 	}
 	return true
+}
+
+func sliceOf[A ~[4]string | ~[5]string | ~[6]string](a A) []string {
+	switch a := any(a).(type) {
+	case [4]string:
+		return a[:]
+	case [5]string:
+		return a[:]
+	case [6]string:
+		return a[:]
+	}
+	return nil
 }

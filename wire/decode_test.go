@@ -161,7 +161,28 @@ func decValidCases() []decValidCase {
 				e.Kind = KindLifecycle
 				e.Lifecycle.BeginTs, e.Lifecycle.EndTs, e.Lifecycle.Hostname = 7, 8, "host-1"
 			})},
+		// A composite list whose elements are smaller than Label: the
+		// missing value reads as "".
+		{"label with one pointer", decFrame(decPrediction(decLP(0, 7, 1), decSP(1, 0, 1), decLP(0, 2, 2), 0x6b)),
+			with(func(e *Event) {
+				e.Kind = KindPrediction
+				e.Prediction.Attributes = []Label{{Key: "k"}}
+			})},
+		{"labels with a data word each", decFrame(decPrediction(decLP(0, 7, 6), decSP(2, 1, 2),
+			99, decLP(4, 2, 2), 0, 99, decLP(2, 2, 2), decLP(2, 2, 2), 0x61, 0x62, 0x63)),
+			with(func(e *Event) {
+				e.Kind = KindPrediction
+				e.Prediction.Attributes = []Label{{Key: "a"}, {Key: "b", Value: "c"}}
+			})},
 	}
+}
+
+// decPrediction is a segment holding an Event whose prediction member has
+// attrPtr as its attributes pointer, which points at tail.
+func decPrediction(attrPtr uint64, tail ...uint64) []uint64 {
+	pr := make([]uint64, 11) // 5 data words, 6 pointers; attributes is the last
+	pr[10] = attrPtr
+	return decEventSeg(uint16(KindPrediction), [3]uint64{0, 0, decSP(0, 5, 6)}, append(pr, tail...)...)
 }
 
 type decInvalidCase struct {
@@ -214,7 +235,15 @@ func decInvalidCases() []decInvalidCase {
 		{"id as a capability", ev(0, [3]uint64{3}), "", ReasonPointer},
 		{"id of 2^29-1 bytes", ev(0, [3]uint64{decLP(2, 2, 1<<29-1)}, id...), "", ReasonBounds},
 		{"id before the segment", ev(0, [3]uint64{decLP(-100, 2, 16)}), "", ReasonBounds},
-		{"unknown union member", ev(3, [3]uint64{}), "", "union"},
+		{"unknown union member", ev(uint16(len(Kinds)+1), [3]uint64{}), "", "union"},
+		{"labels as bytes", decFrame(decPrediction(decLP(0, 2, 8), 0)), "", ReasonList},
+		{"labels as a struct", decFrame(decPrediction(decSP(0, 1, 0), 0)), "", ReasonPointer},
+		{"labels tag is a list", decFrame(decPrediction(decLP(0, 7, 2), decLP(0, 2, 0), 0, 0)), "", ReasonList},
+		{"labels tag with a negative count", decFrame(decPrediction(decLP(0, 7, 0), decSP(-1, 0, 0))), "", ReasonList},
+		{"labels beyond their list", decFrame(decPrediction(decLP(0, 7, 2), decSP(2, 0, 2), 0, 0, 0, 0)), "", ReasonList},
+		{"labels beyond the segment", decFrame(decPrediction(decLP(0, 7, 9), decSP(1, 0, 2), 0, 0)), "", ReasonBounds},
+		{"more than MaxLabels empty labels", decFrame(decPrediction(decLP(0, 7, 0), decSP(MaxLabels+1, 0, 0))), "", ReasonList},
+		{"label key of invalid UTF-8", decFrame(decPrediction(decLP(0, 7, 2), decSP(1, 0, 2), decLP(1, 2, 2), 0, 0xff)), "", ReasonUTF8},
 		{"union member 0xffff", ev(0xffff, [3]uint64{}), "", "union"},
 		{"inference as a list", ev(0, [3]uint64{0, 0, decLP(0, 2, 8)}, 0), "", ReasonPointer},
 		{"inference beyond the segment", ev(0, [3]uint64{0, 0, decSP(0, 10, 3)}, 0), "", ReasonBounds},
@@ -300,13 +329,7 @@ func TestDecodeEventValid(t *testing.T) {
 }
 
 // decSameEvent compares events field by field, NaNs included.
-func decSameEvent(a, b Event) bool {
-	if math.Float64bits(a.Inference.Neurons) != math.Float64bits(b.Inference.Neurons) {
-		return false
-	}
-	a.Inference.Neurons, b.Inference.Neurons = 0, 0
-	return a == b
-}
+func decSameEvent(a, b Event) bool { return Equal(&a, &b) }
 
 func decRandString(r *rand.Rand) string {
 	if r.IntN(4) == 0 {

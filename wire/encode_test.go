@@ -121,13 +121,7 @@ func encFullEvent() Event {
 }
 
 // encSameEvent compares field by field; NaN neurons compare by bits.
-func encSameEvent(a, b Event) bool {
-	if math.Float64bits(a.Inference.Neurons) != math.Float64bits(b.Inference.Neurons) {
-		return false
-	}
-	a.Inference.Neurons, b.Inference.Neurons = 0, 0
-	return a == b
-}
+func encSameEvent(a, b Event) bool { return Equal(&a, &b) }
 
 func TestAppendEventRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))

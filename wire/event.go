@@ -4,6 +4,11 @@
 // wire format is defined once.
 package wire
 
+import (
+	"math"
+	"reflect"
+)
+
 // Kind says which member of the Event union a message carries.
 //
 // Each kind's Go type, layout and codecs live in a file of its own
@@ -24,10 +29,17 @@ type Kind uint16
 
 // The Event union members, numbered as their discriminants on the wire.
 const (
-	KindInference Kind = 0
-	KindLifecycle Kind = 1
-	KindClosed    Kind = 2
+	KindInference     Kind = 0
+	KindLifecycle     Kind = 1
+	KindClosed        Kind = 2
+	KindInstanceState Kind = 3
+	KindSetupRun      Kind = 4
+	KindPrediction    Kind = 5
+	KindDownload      Kind = 6
 )
+
+// Kinds is every kind that carries an event, in discriminant order.
+var Kinds = []Kind{KindInference, KindLifecycle, KindInstanceState, KindSetupRun, KindPrediction, KindDownload}
 
 func (k Kind) String() string {
 	switch k {
@@ -37,6 +49,14 @@ func (k Kind) String() string {
 		return "lifecycle"
 	case KindClosed:
 		return "closed"
+	case KindInstanceState:
+		return "instance_state"
+	case KindSetupRun:
+		return "setup_run"
+	case KindPrediction:
+		return "prediction"
+	case KindDownload:
+		return "download"
 	}
 	return "unknown"
 }
@@ -52,6 +72,15 @@ type Event struct {
 	Kind         Kind
 	Inference    Inference // meaningful when Kind == KindInference
 	Lifecycle    Lifecycle // meaningful when Kind == KindLifecycle
+
+	InstanceState InstanceState // meaningful when Kind == KindInstanceState
+	SetupRun      SetupRun      // meaningful when Kind == KindSetupRun
+	Prediction    Prediction    // meaningful when Kind == KindPrediction
+	Download      Download      // meaningful when Kind == KindDownload
+
+	// labels is DecodeEvent's buffer for the members' label lists, kept
+	// across decodes into the same Event so that they do not allocate.
+	labels []Label
 }
 
 // Anonymous reports whether the event carries no emitter id, and so cannot be
@@ -72,4 +101,26 @@ type Batch struct {
 	CreatedNs   int64
 	EventCount  uint32
 	Events      []byte
+}
+
+// Equal reports whether a and b carry the same event: every field equal,
+// floats compared by their bits (so NaN equals NaN), label lists by
+// content (a nil list equals an empty one). It is for tests and tools;
+// nothing on a hot path compares events.
+func Equal(a, b *Event) bool {
+	x, y := *a, *b
+	if math.Float64bits(x.Inference.Neurons) != math.Float64bits(y.Inference.Neurons) ||
+		math.Float64bits(x.Download.BytesPerSecond) != math.Float64bits(y.Download.BytesPerSecond) {
+		return false
+	}
+	for _, e := range []*Event{&x, &y} {
+		e.Inference.Neurons, e.Download.BytesPerSecond, e.labels = 0, 0, nil
+		for _, l := range []*[]Label{&e.InstanceState.InstanceMetadata, &e.SetupRun.InstanceMetadata,
+			&e.SetupRun.RuntimeMetadata, &e.Prediction.Attributes} {
+			if len(*l) == 0 {
+				*l = nil
+			}
+		}
+	}
+	return reflect.DeepEqual(x, y)
 }

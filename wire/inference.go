@@ -109,6 +109,8 @@ func (v *Inference) textBytes() int {
 	return len(v.ModelID) + len(v.ModelContainerID) + len(v.Backend)
 }
 
+func (v *Inference) fixed() int { return inferenceMaxFixed }
+
 // validText reports whether every text is valid UTF-8, as DecodeEvent
 // requires.
 func (v *Inference) validText() bool {

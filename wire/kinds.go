@@ -41,6 +41,10 @@ type Member struct {
 	// One pointer per kind that carries a value; at most one is set.
 	in *Inference
 	lc *Lifecycle
+	is *InstanceState
+	sr *SetupRun
+	pr *Prediction
+	dl *Download
 }
 
 // InferenceMember refers to v; a nil v makes the zero Member.
@@ -48,6 +52,18 @@ func InferenceMember(v *Inference) Member { return Member{in: v} }
 
 // LifecycleMember refers to v; a nil v makes the zero Member.
 func LifecycleMember(v *Lifecycle) Member { return Member{lc: v} }
+
+// InstanceStateMember refers to v; a nil v makes the zero Member.
+func InstanceStateMember(v *InstanceState) Member { return Member{is: v} }
+
+// SetupRunMember refers to v; a nil v makes the zero Member.
+func SetupRunMember(v *SetupRun) Member { return Member{sr: v} }
+
+// PredictionMember refers to v; a nil v makes the zero Member.
+func PredictionMember(v *Prediction) Member { return Member{pr: v} }
+
+// DownloadMember refers to v; a nil v makes the zero Member.
+func DownloadMember(v *Download) Member { return Member{dl: v} }
 
 // Check reports whether a forwarder would accept m's event once an emitter
 // has stamped it with its id and emitter id: ErrInvalidText when a Text
@@ -57,47 +73,72 @@ func LifecycleMember(v *Lifecycle) Member { return Member{lc: v} }
 // nil otherwise. It does not allocate. Only texts can make an event large,
 // so the exact size is computed only when they could reach the limit.
 func (m Member) Check(limit int) error {
+	var valid bool
 	var n, fixed int
 	switch {
 	case m.in != nil:
-		if !m.in.validText() {
-			return ErrInvalidText
-		}
-		n, fixed = m.in.textBytes(), inferenceMaxFixed
+		valid, n, fixed = m.in.validText(), m.in.textBytes(), m.in.fixed()
 	case m.lc != nil:
-		if !m.lc.validText() {
-			return ErrInvalidText
-		}
-		n, fixed = m.lc.textBytes(), lifecycleMaxFixed
+		valid, n, fixed = m.lc.validText(), m.lc.textBytes(), m.lc.fixed()
+	case m.is != nil:
+		valid, n, fixed = m.is.validText(), m.is.textBytes(), m.is.fixed()
+	case m.sr != nil:
+		valid, n, fixed = m.sr.validText(), m.sr.textBytes(), m.sr.fixed()
+	case m.pr != nil:
+		valid, n, fixed = m.pr.validText(), m.pr.textBytes(), m.pr.fixed()
+	case m.dl != nil:
+		valid, n, fixed = m.dl.validText(), m.dl.textBytes(), m.dl.fixed()
 	default:
 		return ErrNoEvent
+	}
+	if !valid {
+		return ErrInvalidText
 	}
 	if n <= limit-stampedEnvelopeSize-fixed {
 		return nil
 	}
-	var words int
-	switch {
-	case m.in != nil:
-		words = m.in.words()
-	case m.lc != nil:
-		words = m.lc.words()
-	}
-	if stampedEnvelopeSize+8*words > limit {
+	// Only texts can make an event large: the exact size is computed only
+	// when they could reach the limit.
+	var ev Event
+	m.Fill(&ev)
+	if stampedEnvelopeSize+8*memberWords(&ev) > limit {
 		return ErrEventTooLarge
 	}
 	return nil
 }
 
 // Fill overwrites ev with an Event that carries m's value: Kind and the
-// union member set, every other field zero.
+// union member set, every other field zero. Label lists are copied into
+// ev's own buffer, which it reuses from one Fill to the next, so that ev
+// shares no mutable memory with the caller.
 func (m Member) Fill(ev *Event) {
+	buf := ev.labels[:0]
 	switch {
 	case m.in != nil:
 		*ev = Event{Kind: KindInference, Inference: *m.in}
 	case m.lc != nil:
 		*ev = Event{Kind: KindLifecycle, Lifecycle: *m.lc}
+	case m.is != nil:
+		*ev = Event{Kind: KindInstanceState, InstanceState: *m.is}
+	case m.sr != nil:
+		*ev = Event{Kind: KindSetupRun, SetupRun: *m.sr}
+	case m.pr != nil:
+		*ev = Event{Kind: KindPrediction, Prediction: *m.pr}
+	case m.dl != nil:
+		*ev = Event{Kind: KindDownload, Download: *m.dl}
 	default:
 		*ev = Event{}
+	}
+	ev.labels = buf
+	for _, l := range [...]*[]Label{&ev.InstanceState.InstanceMetadata, &ev.SetupRun.InstanceMetadata,
+		&ev.SetupRun.RuntimeMetadata, &ev.Prediction.Attributes} {
+		if len(*l) == 0 {
+			*l = nil
+			continue
+		}
+		start := len(ev.labels)
+		ev.labels = append(ev.labels, *l...)
+		*l = ev.labels[start:len(ev.labels):len(ev.labels)]
 	}
 }
 
@@ -108,6 +149,14 @@ func memberWords(ev *Event) int {
 		return ev.Inference.words()
 	case KindLifecycle:
 		return ev.Lifecycle.words()
+	case KindInstanceState:
+		return ev.InstanceState.words()
+	case KindSetupRun:
+		return ev.SetupRun.words()
+	case KindPrediction:
+		return ev.Prediction.words()
+	case KindDownload:
+		return ev.Download.words()
 	}
 	return 0 // closed is Void; an unknown kind is written without a member
 }
@@ -120,6 +169,14 @@ func putMember(seg []byte, at, next int, ev *Event) int {
 		return ev.Inference.put(seg, at, next)
 	case KindLifecycle:
 		return ev.Lifecycle.put(seg, at, next)
+	case KindInstanceState:
+		return ev.InstanceState.put(seg, at, next)
+	case KindSetupRun:
+		return ev.SetupRun.put(seg, at, next)
+	case KindPrediction:
+		return ev.Prediction.put(seg, at, next)
+	case KindDownload:
+		return ev.Download.put(seg, at, next)
 	}
 	return next
 }
@@ -134,6 +191,18 @@ func (r *decReader) member(root *decStruct, k Kind, ev *Event) error {
 	case KindLifecycle:
 		ev.Kind = k
 		return r.lifecycle(root, &ev.Lifecycle)
+	case KindInstanceState:
+		ev.Kind = k
+		return r.instanceState(root, &ev.InstanceState, &ev.labels)
+	case KindSetupRun:
+		ev.Kind = k
+		return r.setupRun(root, &ev.SetupRun, &ev.labels)
+	case KindPrediction:
+		ev.Kind = k
+		return r.prediction(root, &ev.Prediction, &ev.labels)
+	case KindDownload:
+		ev.Kind = k
+		return r.download(root, &ev.Download)
 	case KindClosed:
 		// Void: the member's pointer slot is not read.
 		ev.Kind = k
@@ -149,6 +218,14 @@ func setMemberCapnp(e schema.Event, ev *Event) error {
 		return ev.Inference.setCapnp(e)
 	case KindLifecycle:
 		return ev.Lifecycle.setCapnp(e)
+	case KindInstanceState:
+		return ev.InstanceState.setCapnp(e)
+	case KindSetupRun:
+		return ev.SetupRun.setCapnp(e)
+	case KindPrediction:
+		return ev.Prediction.setCapnp(e)
+	case KindDownload:
+		return ev.Download.setCapnp(e)
 	case KindClosed:
 		e.SetClosed()
 		return nil
@@ -166,6 +243,18 @@ func readMemberCapnp(e schema.Event, ev *Event) error {
 	case schema.Event_Which_lifecycle:
 		ev.Kind = KindLifecycle
 		err = ev.Lifecycle.readCapnp(e)
+	case schema.Event_Which_instanceState:
+		ev.Kind = KindInstanceState
+		err = ev.InstanceState.readCapnp(e)
+	case schema.Event_Which_setupRun:
+		ev.Kind = KindSetupRun
+		err = ev.SetupRun.readCapnp(e)
+	case schema.Event_Which_prediction:
+		ev.Kind = KindPrediction
+		err = ev.Prediction.readCapnp(e)
+	case schema.Event_Which_download:
+		ev.Kind = KindDownload
+		err = ev.Download.readCapnp(e)
 	case schema.Event_Which_closed:
 		ev.Kind = KindClosed
 	default:

@@ -19,13 +19,14 @@ type Lifecycle struct {
 	EventType LifecycleType
 	ModelID   string
 	Hostname  string
+	Endpoint  string
 }
 
 // LifecycleEvent's layout (see layout.go).
 const (
 	lifecycleDataWords = 3
-	lifecyclePtrWords  = 2
-	lifecycleTexts     = 2 // Text fields, each a pointer
+	lifecyclePtrWords  = 3
+	lifecycleTexts     = 3 // Text fields, each a pointer
 
 	lifecycleBeginTs   = 0 // data section byte offsets
 	lifecycleEndTs     = 8
@@ -33,6 +34,7 @@ const (
 
 	lifecycleModelIDPtr  = 0 // pointer indexes
 	lifecycleHostnamePtr = 1
+	lifecycleEndpointPtr = 2
 
 	// lifecycleMaxFixed bounds what a lifecycle member adds to an event's
 	// encoding besides the bytes of its texts (see inferenceMaxFixed).
@@ -41,15 +43,19 @@ const (
 
 // words is the size of the member struct and its texts.
 func (v *Lifecycle) words() int {
-	return lifecycleDataWords + lifecyclePtrWords + textWords(v.ModelID) + textWords(v.Hostname)
+	return lifecycleDataWords + lifecyclePtrWords + textWords(v.ModelID) + textWords(v.Hostname) + textWords(v.Endpoint)
 }
 
 // textBytes is the length of its texts.
-func (v *Lifecycle) textBytes() int { return len(v.ModelID) + len(v.Hostname) }
+func (v *Lifecycle) textBytes() int { return len(v.ModelID) + len(v.Hostname) + len(v.Endpoint) }
+
+func (v *Lifecycle) fixed() int { return lifecycleMaxFixed }
 
 // validText reports whether every text is valid UTF-8, as DecodeEvent
 // requires.
-func (v *Lifecycle) validText() bool { return validString(v.ModelID) && validString(v.Hostname) }
+func (v *Lifecycle) validText() bool {
+	return validString(v.ModelID) && validString(v.Hostname) && validString(v.Endpoint)
+}
 
 // put writes v as a struct at word next of seg, points word at to it, and
 // returns the next free word.
@@ -63,7 +69,8 @@ func (v *Lifecycle) put(seg []byte, at, next int) int {
 	le.PutUint64(d[lifecycleEndTs:], uint64(v.EndTs))
 	le.PutUint16(d[lifecycleEventType:], uint16(v.EventType))
 	next = putText(seg, ptrs+lifecycleModelIDPtr, next, v.ModelID)
-	return putText(seg, ptrs+lifecycleHostnamePtr, next, v.Hostname)
+	next = putText(seg, ptrs+lifecycleHostnamePtr, next, v.Hostname)
+	return putText(seg, ptrs+lifecycleEndpointPtr, next, v.Endpoint)
 }
 
 // decLifecycleFields is decEventFields (decode.go) for the member struct.
@@ -89,7 +96,10 @@ func (r *decReader) lifecycle(parent *decStruct, v *Lifecycle) error {
 	if v.ModelID, err = r.text(&s, lifecycleModelIDPtr); err != nil {
 		return err
 	}
-	v.Hostname, err = r.text(&s, lifecycleHostnamePtr)
+	if v.Hostname, err = r.text(&s, lifecycleHostnamePtr); err != nil {
+		return err
+	}
+	v.Endpoint, err = r.text(&s, lifecycleEndpointPtr)
 	return err
 }
 
@@ -105,7 +115,10 @@ func (v *Lifecycle) setCapnp(e schema.Event) error {
 	if err := lc.SetModelId(v.ModelID); err != nil {
 		return err
 	}
-	return lc.SetHostname(v.Hostname)
+	if err := lc.SetHostname(v.Hostname); err != nil {
+		return err
+	}
+	return lc.SetEndpoint(v.Endpoint)
 }
 
 // readCapnp is the go-capnp reference decoder of e's union into v.
@@ -120,6 +133,9 @@ func (v *Lifecycle) readCapnp(e schema.Event) error {
 	if v.ModelID, err = lc.ModelId(); err != nil {
 		return err
 	}
-	v.Hostname, err = lc.Hostname()
+	if v.Hostname, err = lc.Hostname(); err != nil {
+		return err
+	}
+	v.Endpoint, err = lc.Endpoint()
 	return err
 }
