@@ -41,6 +41,12 @@ func ReadAudit(path string) ([]AuditRow, error) {
 	return readAll[AuditRow](path)
 }
 
+// Write writes rows of any table to a new Parquet file at path, atomically.
+func Write[T any](path string, rows []T) error { return writeAtomic(path, rows) }
+
+// Read reads every row of one file of any table.
+func Read[T any](path string) ([]T, error) { return readAll[T](path) }
+
 // readAll reads a whole file through parquetcheck.Open, so that a damaged
 // one is an error rather than an unbounded allocation.
 func readAll[T any](path string) ([]T, error) {

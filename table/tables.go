@@ -37,10 +37,15 @@ type Desc struct {
 var (
 	Inference = &Desc{Name: InferenceDir, Schema: parquet.SchemaOf(InferenceRow{}), Partitioned: true, Additive: true}
 	Audit     = &Desc{Name: AuditDir, Schema: parquet.SchemaOf(AuditRow{}), Snapshot: true}
+
+	InstanceState = &Desc{Name: InstanceStateDir, Schema: parquet.SchemaOf(InstanceStateRow{}), Partitioned: true, Additive: true}
+	Predictions   = &Desc{Name: PredictionsDir, Schema: parquet.SchemaOf(PredictionRow{}), Partitioned: true, Additive: true}
+	Downloads     = &Desc{Name: DownloadsDir, Schema: parquet.SchemaOf(DownloadRow{}), Partitioned: true, Additive: true}
+	SetupRuns     = &Desc{Name: SetupRunsDir, Schema: parquet.SchemaOf(SetupRunRow{}), Partitioned: true}
 )
 
 // Tables lists every table in a fixed order.
-var Tables = []*Desc{Inference, Audit}
+var Tables = []*Desc{Inference, Audit, InstanceState, Predictions, Downloads, SetupRuns}
 
 // Dir is the table's folder under out.
 func (d *Desc) Dir(out string) string { return filepath.Join(out, d.Name) }
