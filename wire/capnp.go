@@ -106,7 +106,7 @@ func DecodeEventCapnp(frame []byte) (Event, error) {
 	if err := readMemberCapnp(e, &ev); err != nil {
 		return ev, err
 	}
-	return ev, nil
+	return ev, checkValues(&ev)
 }
 
 func copyID(dst *[16]byte, b []byte, reason string) error {

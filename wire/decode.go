@@ -34,7 +34,13 @@ import (
 //     which must be UTF-8, so the forwarder must not accept what the
 //     collector cannot store;
 //   - the frame must be exactly as long as its segment table says, with at
-//     most MaxSegments segments (a *FrameError otherwise).
+//     most MaxSegments segments (a *FrameError otherwise);
+//   - a List(Label) must be a composite list of at most MaxLabels elements
+//     that fit in the words its pointer claims ("list"), where go-capnp
+//     also reads other list kinds and checks elements against the segment
+//     only.
+//
+// Both decoders then apply the value rules of values.go ("value").
 //
 // The one way it is more lenient: go-capnp's traversal limit refuses a frame
 // whose pointers point at the same bytes over and over once the total passes
@@ -134,7 +140,10 @@ func DecodeEvent(frame []byte, ev *Event) error {
 	ev.TimestampNs = int64(le.Uint64(d[eventTimestampNs:]))
 	ev.Seq = le.Uint64(d[eventSeq:])
 	ev.DroppedTotal = le.Uint64(d[eventDroppedTotal:])
-	return r.member(&root, Kind(le.Uint16(d[eventWhich:])), ev)
+	if err := r.member(&root, Kind(le.Uint16(d[eventWhich:])), ev); err != nil {
+		return err
+	}
+	return checkValues(ev)
 }
 
 // PeekEvent validates frame exactly as DecodeEvent does and returns what

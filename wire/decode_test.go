@@ -373,7 +373,7 @@ func decRandEvent(r *rand.Rand) Event {
 		}
 	case KindLifecycle:
 		ev.Lifecycle = Lifecycle{BeginTs: int64(r.Uint64()), EndTs: int64(r.Uint64()),
-			EventType: LifecycleType(r.IntN(3)), ModelID: decRandString(r), Hostname: decRandString(r)}
+			ModelID: decRandString(r), Hostname: decRandString(r), Endpoint: decRandString(r)}
 	}
 	return ev
 }
