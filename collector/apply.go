@@ -68,6 +68,7 @@ func (c *Collector) applyRecord(lsn uint64, payload []byte, live bool) {
 // applyTally counts a record's events for the metrics, which take them once
 // per record: a labelled counter per event was 5% of the ingest loop.
 type applyTally struct {
+	byKind                                  [8]int // events per wire.Kind with a table
 	inference, lifecycle, anonymous, closed int
 	beforeEpoch, future, neurons            int
 	unchecked, untracked, floorRaised       int
@@ -82,6 +83,9 @@ func (t *applyTally) count(m *metrics) {
 	}
 	add(m.events.WithLabelValues("inference"), t.inference)
 	add(m.events.WithLabelValues("lifecycle"), t.lifecycle)
+	for _, k := range streamKinds {
+		add(m.events.WithLabelValues(k.String()), t.byKind[k])
+	}
 	add(m.unknownKind, t.unknown)
 	add(m.anonymous, t.anonymous)
 	add(m.closed, t.closed)
@@ -125,6 +129,8 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 	case wire.KindLifecycle:
 		t.lifecycle++
 		return // lifecycle events have no table yet: counted only
+	case wire.KindInstanceState, wire.KindSetupRun, wire.KindPrediction, wire.KindDownload:
+		t.byKind[ev.Kind]++
 	default:
 		// Validation refuses kinds this version does not know, so only a
 		// WAL written by a newer version holds one: stored and audited
@@ -150,12 +156,26 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 		ts = arrivalNs
 		t.windowCap++
 	}
-	neurons, fixed := window.SanitizeNeurons(ev.Inference.Neurons)
-	if fixed {
-		t.neurons++
+	switch ev.Kind {
+	case wire.KindInstanceState:
+		c.agg.AddInstanceState(&ev.InstanceState, ts)
+	case wire.KindSetupRun:
+		c.agg.AddSetupRun(&ev.SetupRun, ts)
+	case wire.KindPrediction:
+		c.agg.AddPrediction(&ev.Prediction, ts)
+	case wire.KindDownload:
+		c.agg.AddDownload(&ev.Download, ts)
+	default:
+		neurons, fixed := window.SanitizeNeurons(ev.Inference.Neurons)
+		if fixed {
+			t.neurons++
+		}
+		c.agg.Add(&ev.Inference, ts, neurons)
 	}
-	c.agg.Add(&ev.Inference, ts, neurons)
 }
+
+// streamKinds are the kinds whose events fill the stream tables.
+var streamKinds = []wire.Kind{wire.KindInstanceState, wire.KindSetupRun, wire.KindPrediction, wire.KindDownload}
 
 const (
 	reasonBeforeEpoch = "time_before_epoch"

@@ -55,7 +55,7 @@ const (
 	checkpointPrefix  = "checkpoint-"
 	checkpointSuffix  = ".bin"
 	checkpointMagic   = "RDCKPT\r\n"
-	checkpointVersion = 3
+	checkpointVersion = 4 // 4: windows hold the stream tables' state
 	// checkpointHeader: magic, version, flush seq, applied LSN, WAL
 	// segment, ingest clock (version 3), body length.
 	checkpointHeader   = 8 + 4 + 8 + 8 + 8 + 8 + 8
@@ -111,8 +111,9 @@ func finishCheckpoint(b []byte) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// decodeCheckpoint reads a whole checkpoint file: version 3, or version 2
-// (written before the ingest clock; its ledger is ledger version 1).
+// decodeCheckpoint reads a whole checkpoint file: version 4; version 3
+// (before the stream tables: its windows hold inference groups only); or
+// version 2 (also before the ingest clock; its ledger is ledger version 1).
 func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	if len(b) < checkpointHeaderV2+4 || string(b[:8]) != checkpointMagic {
 		return nil, errors.New("not a checkpoint file")
@@ -120,7 +121,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	version := binary.LittleEndian.Uint32(b[8:])
 	header, ledgerVersion := checkpointHeader, ledger.BinaryVersion
 	switch version {
-	case checkpointVersion:
+	case checkpointVersion, 3:
 	case 2:
 		header, ledgerVersion = checkpointHeaderV2, 1
 	default:
@@ -160,7 +161,11 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	}
 	rest = rest[k:]
 	for i := uint64(0); i < nw; i++ {
-		w, r, err := window.ReadSnapshot(rest)
+		read := window.ReadSnapshot
+		if version < 4 {
+			read = window.ReadSnapshotV3
+		}
+		w, r, err := read(rest)
 		if err != nil {
 			return nil, err
 		}

@@ -19,18 +19,29 @@ type sink struct {
 	parts func(ws []*window.Window, out string, width time.Duration) map[string]func(path string) error
 }
 
-var sinks = []sink{{desc: table.Inference, parts: inferenceParts}}
+var sinks = []sink{
+	{desc: table.Inference, parts: tableParts(table.Inference, (*window.Window).Rows)},
+	{desc: table.InstanceState, parts: tableParts(table.InstanceState, (*window.Window).StateRows)},
+	{desc: table.Predictions, parts: tableParts(table.Predictions, (*window.Window).PredictionRows)},
+	{desc: table.Downloads, parts: tableParts(table.Downloads, (*window.Window).DownloadRows)},
+	{desc: table.SetupRuns, parts: tableParts(table.SetupRuns, (*window.Window).SetupRunRows)},
+}
 
-// inferenceParts groups the windows' rows by hour partition.
-func inferenceParts(ws []*window.Window, out string, width time.Duration) map[string]func(string) error {
-	rows := map[string][]table.InferenceRow{}
-	for _, w := range ws {
-		dir := table.Inference.PartitionDir(out, time.Unix(0, w.Start))
-		rows[dir] = append(rows[dir], w.Rows(width)...)
+// tableParts is the parts function of a table the windows fill: their rows
+// of that table, by hour partition; a partition without rows has no file.
+func tableParts[R any](desc *table.Desc, rowsOf func(*window.Window, time.Duration) []R) func([]*window.Window, string, time.Duration) map[string]func(string) error {
+	return func(ws []*window.Window, out string, width time.Duration) map[string]func(string) error {
+		rows := map[string][]R{}
+		for _, w := range ws {
+			if rs := rowsOf(w, width); len(rs) > 0 {
+				dir := desc.PartitionDir(out, time.Unix(0, w.Start))
+				rows[dir] = append(rows[dir], rs...)
+			}
+		}
+		parts := make(map[string]func(string) error, len(rows))
+		for dir, rs := range rows {
+			parts[dir] = func(path string) error { return table.Write(path, rs) }
+		}
+		return parts
 	}
-	parts := make(map[string]func(string) error, len(rows))
-	for dir, rs := range rows {
-		parts[dir] = func(path string) error { return table.WriteInference(path, rs) }
-	}
-	return parts
 }

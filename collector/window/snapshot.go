@@ -26,6 +26,23 @@ import (
 //	                   sparse: uvarint pairs, pairs x (varint index delta,
 //	                           uvarint count), indexes strictly increasing
 //
+//	then the stream tables (since checkpoint version 4; ReadSnapshotV3 reads
+//	the older layout, which has none):
+//	u8       1 if the window holds stream state, else 0 and nothing below
+//	uvarint  instance_state groups: 4 x string index (deployment, hardware,
+//	         compute unit, version), 6 x varint (reports, active, boot,
+//	         idle, duration, concurrency ns), uvarint I, I x string (the
+//	         distinct instance ids: uvarint length, bytes)
+//	uvarint  predictions groups: 3 x string index (deployment, version,
+//	         error code), uvarint status, 10 x varint (predictions,
+//	         succeeded, failed, canceled, aborted, input tokens, output
+//	         tokens, images, started, predict ns), bins
+//	uvarint  downloads groups: 2 x string index (host, url), 4 x varint
+//	         (downloads, errors, bytes, duration us), bins
+//	uvarint  setup runs: string index (deployment), 2 x string (instance
+//	         id, logs), uvarint status, 3 x varint (scheduled, started,
+//	         completed ns), uvarint logs dropped
+//
 // Strings are written once per window: keys share a handful of model and
 // backend names.
 
@@ -74,7 +91,7 @@ func AppendSnapshot(dst []byte, w *Window) []byte {
 			dst = g.Bins[d].appendSnapshot(dst)
 		}
 	}
-	return dst
+	return appendStreams(dst, w.st, ids)
 }
 
 func (b *bins) appendSnapshot(dst []byte) []byte {
@@ -164,7 +181,13 @@ func (r *snapReader) u32(what string) uint32 {
 
 // ReadSnapshot decodes one window snapshot from the start of b and returns
 // it with the bytes after it. Errors wrap ErrSnapshot.
-func ReadSnapshot(b []byte) (*Window, []byte, error) {
+func ReadSnapshot(b []byte) (*Window, []byte, error) { return readSnapshot(b, true) }
+
+// ReadSnapshotV3 reads a snapshot of checkpoint version 3 or older, from
+// before the stream tables.
+func ReadSnapshotV3(b []byte) (*Window, []byte, error) { return readSnapshot(b, false) }
+
+func readSnapshot(b []byte, withStreams bool) (*Window, []byte, error) {
 	r := &snapReader{b: b}
 	w := newWindow(int64(r.u64()))
 	r.u64() // reserved
@@ -220,6 +243,9 @@ func ReadSnapshot(b []byte) (*Window, []byte, error) {
 		w.index[k] = int32(len(w.groups))
 		w.groups = append(w.groups, g)
 		w.keys = append(w.keys, k)
+	}
+	if withStreams && r.err == nil {
+		w.st = readStreams(r, str)
 	}
 	if r.err != nil {
 		return nil, nil, r.err
@@ -279,6 +305,6 @@ func (a *Aggregator) Restore(w *Window) error {
 		return fmt.Errorf("restore window %d: not aligned to the window width", w.Start)
 	}
 	a.windows[w.Start] = w
-	a.groups += len(w.groups)
+	a.groups += w.Len()
 	return nil
 }

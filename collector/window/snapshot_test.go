@@ -141,6 +141,9 @@ func FuzzReadSnapshot(f *testing.F) {
 	a := New(Config{Width: time.Minute, MaxGroups: 100, MaxModels: 10})
 	addFrames(f, a, benchFrames(200, 10))
 	f.Add(AppendSnapshot(nil, a.Closable(0, 0, true)[0]))
+	st := New(Config{Width: time.Minute, MaxGroups: 100, MaxModels: 10})
+	addStreams(st, streamEvents(50, 3))
+	f.Add(AppendSnapshot(nil, st.Closable(0, 0, true)[0]))
 	f.Add([]byte{})
 	f.Add(make([]byte, 17))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -153,7 +156,7 @@ func FuzzReadSnapshot(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-read: %v", err)
 		}
-		if !reflect.DeepEqual(w.Rows(time.Minute), w2.Rows(time.Minute)) {
+		if !reflect.DeepEqual(w.Rows(time.Minute), w2.Rows(time.Minute)) || len(w.SetupRunRows(time.Minute)) != len(w2.SetupRunRows(time.Minute)) {
 			t.Fatal("re-read window differs")
 		}
 	})

@@ -32,6 +32,7 @@ type Window struct {
 	keys   []Key
 	models map[string]struct{}
 	strs   map[string]string // interned key strings, shared by the window's keys
+	st     *streams          // the stream tables' state; nil until a stream event
 }
 
 func newWindow(start int64) *Window {
@@ -43,8 +44,8 @@ func newWindow(start int64) *Window {
 	}
 }
 
-// Len is the number of groups.
-func (w *Window) Len() int { return len(w.groups) }
+// Len is the number of groups, of every table.
+func (w *Window) Len() int { return len(w.groups) + w.st.groups() }
 
 // intern returns a copy of s that does not alias the caller's buffer, shared
 // by every key of the window that holds the same text.
@@ -102,12 +103,7 @@ func (a *Aggregator) Add(v *wire.Inference, ts int64, neurons float64) {
 	start := a.Start(ts)
 	w := a.last // most events fall in the window of the one before
 	if w == nil || w.Start != start {
-		w = a.windows[start]
-		if w == nil {
-			w = newWindow(start)
-			a.windows[start] = w
-		}
-		a.last = w
+		w = a.window(ts)
 	}
 	k := Key{
 		ModelID:   v.ModelID,
@@ -184,7 +180,7 @@ func (a *Aggregator) Closable(now int64, lateness time.Duration, all bool) []*Wi
 func (a *Aggregator) Remove(w *Window) {
 	if a.windows[w.Start] == w {
 		delete(a.windows, w.Start)
-		a.groups -= len(w.groups)
+		a.groups -= w.Len()
 	}
 	if a.last == w {
 		a.last = nil
