@@ -204,6 +204,14 @@ func (e *Emitter) EmitWait(ctx context.Context, start time.Time, ev *wire.Infere
 	return e.offerWait(ctx, e.timestamp(start), wire.InferenceMember(ev))
 }
 
+// EmitMemberWait is EmitWait for an event of any kind (make m with the
+// kind's wire constructor, e.g. wire.PredictionMember): for batch,
+// backfill and simulation callers, never for a request path. ts is the
+// event time; zero means now.
+func (e *Emitter) EmitMemberWait(ctx context.Context, ts time.Time, m wire.Member) error {
+	return e.offerWait(ctx, e.timestamp(ts), m)
+}
+
 // offerWait is the blocking counterpart of offer, behind EmitWait: it
 // waits for room in the buffer (see EmitWait). The zero Member (a nil
 // event) is dropped as invalid.

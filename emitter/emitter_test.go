@@ -553,3 +553,44 @@ func TestIdleWriterWakes(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 }
+
+// TestEveryKindEmits: each kind's Emit method and EmitMemberWait deliver
+// the event, with the event time its kind takes (its own field, or now),
+// and the labels the caller changes after Emit returns are not the ones
+// delivered.
+func TestEveryKindEmits(t *testing.T) {
+	l := listenPipe(t, false)
+	e := newEmitter(t, Options{Dial: l.dial, EmitterID: [16]byte{4}})
+	md := []wire.Label{{Key: "zone", Value: "a"}}
+	state := wire.InstanceState{IntervalStartNs: 100, IntervalEndNs: 15e9 + 100, ActiveNs: 15e9, DeploymentKey: "d", InstanceMetadata: md}
+	before := time.Now().Add(-time.Second).UnixNano() // the coarse clock may lag a few ticks
+	e.EmitInstanceState(&state)
+	md[0].Value = "changed after Emit"
+	e.EmitSetupRun(&wire.SetupRun{Status: wire.SetupReady, CompletedAtNs: 77})
+	e.EmitPrediction(&wire.Prediction{Status: wire.PredictionSucceeded, CompletedAtNs: 88})
+	e.EmitDownload(&wire.Download{URL: "https://x/y", Host: "x"})
+	at := time.Unix(1_700_000_000, 9)
+	if err := e.EmitMemberWait(context.Background(), at, wire.PredictionMember(&wire.Prediction{PredictionID: "p"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := closeCtx(t, e, 5*time.Second); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	evs, _ := l.received()
+	if len(evs) != 5 {
+		t.Fatalf("received %d events; want 5", len(evs))
+	}
+	kinds := []wire.Kind{wire.KindInstanceState, wire.KindSetupRun, wire.KindPrediction, wire.KindDownload, wire.KindPrediction}
+	for i, k := range kinds {
+		if evs[i].Kind != k {
+			t.Fatalf("event %d: kind %v; want %v", i, evs[i].Kind, k)
+		}
+	}
+	if evs[0].TimestampNs != 15e9+100 || evs[1].TimestampNs != 77 || evs[2].TimestampNs != 88 ||
+		evs[3].TimestampNs < before || evs[4].TimestampNs != at.UnixNano() {
+		t.Fatalf("event times %d %d %d %d %d", evs[0].TimestampNs, evs[1].TimestampNs, evs[2].TimestampNs, evs[3].TimestampNs, evs[4].TimestampNs)
+	}
+	if got := evs[0].InstanceState.InstanceMetadata; len(got) != 1 || got[0].Value != "a" {
+		t.Fatalf("delivered labels %+v; want the ones at Emit", got)
+	}
+}
