@@ -4,9 +4,10 @@
 // wire.InstanceState event.
 //
 // An instance creates one Monitor at process start, calls Start and Finish
-// around every prediction and SetupDone when its setup ends, runs Run in a
-// goroutine, and calls Close on shutdown to report the last, partial
-// interval. See ExampleNew.
+// around every prediction (or StartAt and FinishAt, with times it already
+// read) and SetupDone when its setup ends, runs Run in a goroutine, and
+// calls Close on shutdown to report the last, partial interval. See
+// ExampleNew.
 //
 // # States
 //
@@ -131,7 +132,7 @@ type Monitor struct {
 	level     int64
 	setUp     bool
 	last      int64 // when the sums were last brought up to date
-	start     int64 // the current interval's start
+	from      int64 // the current interval's start
 	sums      totals
 	unmatched uint64
 	reports   uint64
@@ -183,7 +184,7 @@ func New(opts Options) (*Monitor, error) {
 		m.base = m.clock()
 	}
 	m.baseNs = m.base.UnixNano()
-	m.last, m.start = m.baseNs, m.baseNs
+	m.last, m.from = m.baseNs, m.baseNs
 	return m, nil
 }
 
@@ -219,10 +220,16 @@ func (m *Monitor) advanceLocked(now int64) {
 	m.sums.concurrency += uint64(m.level) * dt
 }
 
-// Start records that a prediction started. It never blocks for long and
-// does not allocate.
-func (m *Monitor) Start() {
-	now := m.now()
+// Start records that a prediction started. It does not allocate; reading
+// the clock is most of its cost.
+func (m *Monitor) Start() { m.start(m.now()) }
+
+// StartAt is Start at t, for a caller that already read the clock for the
+// request (to time it, say): it saves Start's clock reading. A t before
+// the monitor's latest change counts as that change's time.
+func (m *Monitor) StartAt(t time.Time) { m.start(m.at(t)) }
+
+func (m *Monitor) start(now int64) {
 	m.mu.Lock()
 	m.advanceLocked(now)
 	m.level++
@@ -232,8 +239,12 @@ func (m *Monitor) Start() {
 // Finish records that a prediction finished. Without a matching Start it
 // changes nothing, is counted in Stats.UnmatchedFinishes, and returns
 // ErrUnmatchedFinish: the level never goes below 0.
-func (m *Monitor) Finish() error {
-	now := m.now()
+func (m *Monitor) Finish() error { return m.finish(m.now()) }
+
+// FinishAt is Finish at t, as StartAt is Start at t.
+func (m *Monitor) FinishAt(t time.Time) error { return m.finish(m.at(t)) }
+
+func (m *Monitor) finish(now int64) error {
 	m.mu.Lock()
 	if m.level == 0 {
 		m.unmatched++
@@ -298,8 +309,8 @@ func (m *Monitor) tick(now int64) bool {
 func (m *Monitor) report(now int64) bool {
 	m.mu.Lock()
 	m.advanceLocked(now)
-	start, end, sums := m.start, m.last, m.sums
-	m.start, m.sums = end, totals{}
+	start, end, sums := m.from, m.last, m.sums
+	m.from, m.sums = end, totals{}
 	m.mu.Unlock()
 	if end == start {
 		return false

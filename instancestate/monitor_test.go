@@ -279,6 +279,30 @@ func TestRandomTimelines(t *testing.T) {
 	}
 }
 
+// TestExplicitTimes drives the monitor with StartAt and FinishAt: a time
+// before the latest change counts as that change's time.
+func TestExplicitTimes(t *testing.T) {
+	m, _, rec := newMonitor(t)
+	m.SetupDone()
+	at := func(off int64) time.Time { return time.Unix(0, t0+off) }
+	m.StartAt(at(10))
+	m.StartAt(at(20))
+	if err := m.FinishAt(at(15)); err != nil { // arrives late: counts at 20
+		t.Fatalf("finish: %v", err)
+	}
+	if err := m.FinishAt(at(50)); err != nil {
+		t.Fatalf("finish: %v", err)
+	}
+	if err := m.FinishAt(at(60)); !errors.Is(err, ErrUnmatchedFinish) {
+		t.Fatalf("unexpected error %v; want ErrUnmatchedFinish", err)
+	}
+	m.Tick(at(100))
+	want := report{start: 0, end: 100, active: 40, idle: 60, concurrency: 40}
+	if got := rec.got(); len(got) != 1 || (report{}).of(got[0]) != want {
+		t.Fatalf("unexpected reports %+v; want one %+v", got, want)
+	}
+}
+
 func TestFinishWithoutStart(t *testing.T) {
 	m, clk, rec := newMonitor(t)
 	m.SetupDone()
@@ -444,6 +468,13 @@ func TestStartFinishDoNotAllocate(t *testing.T) {
 		_ = m.Finish()
 	}); n != 0 {
 		t.Fatalf("unexpected allocations per Start and Finish; got %v; want 0", n)
+	}
+	now := time.Now()
+	if n := testing.AllocsPerRun(1000, func() {
+		m.StartAt(now)
+		_ = m.FinishAt(now)
+	}); n != 0 {
+		t.Fatalf("unexpected allocations per StartAt and FinishAt; got %v; want 0", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() { _ = m.Finish() }); n != 0 {
 		t.Fatalf("unexpected allocations per unmatched Finish; got %v; want 0", n)
