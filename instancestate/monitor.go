@@ -15,9 +15,9 @@
 // predictions are already running; after that it is Active while at least
 // one prediction runs (the level, Starts minus Finishes, is at least 1) and
 // Idle otherwise. Boot takes precedence: time before SetupDone is boot time
-// even if a prediction runs during it, so ActiveNs / interval is the share
-// of set-up time spent working. ConcurrencyNs, the integral of the level
-// over the interval, counts every running prediction, boot or not.
+// even if a prediction runs during it, so ActiveNs counts only work done
+// once set up. ConcurrencyNs, the integral of the level over the interval,
+// counts every running prediction, boot or not.
 //
 // # Reports
 //
