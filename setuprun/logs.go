@@ -50,9 +50,9 @@ const replacement = "\uFFFD"
 
 // tail returns the longest end of b that starts on a rune boundary and is,
 // as valid UTF-8, at most limit bytes long, and how many bytes of b that
-// is. A byte that is not part of a valid rune (two pipes' writes can split
-// a rune) becomes U+FFFD, since the forwarder refuses Text that is not
-// UTF-8; it is counted as U+FFFD's 3 bytes against limit.
+// is. Bytes that are not part of a valid rune (two pipes' writes can split
+// a rune) become U+FFFD, one per run, since the forwarder refuses Text that
+// is not UTF-8; each is counted as U+FFFD's 3 bytes against limit.
 func tail(b []byte, limit int) (string, int) {
 	i, size, invalid := len(b), 0, false
 	for i > 0 {

@@ -11,8 +11,8 @@
 //
 // The output kept is the end of what was written, cut so that it never
 // starts in the middle of a rune; LogsDroppedBytes counts the bytes left
-// out. Bytes that are not UTF-8 become U+FFFD (the forwarder refuses Text
-// that is not UTF-8).
+// out. Each run of bytes that are not UTF-8 becomes one U+FFFD (the
+// forwarder refuses Text that is not UTF-8).
 package setuprun
 
 import (
@@ -66,7 +66,7 @@ type Reporter struct {
 	sink  Sink
 	clock func() time.Time
 	base  time.Time // the clock at New
-	// ev holds the identity and the times known at New; done fills in the
+	// ev holds the identity and the times known at New; Done fills in the
 	// rest.
 	ev wire.SetupRun
 
