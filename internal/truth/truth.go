@@ -43,6 +43,9 @@ type File struct {
 	ByModel  map[string]Totals `json:"by_model"`
 	Emitter  StatsSum          `json:"emitter"`
 	Emitters []emitter.Stats   `json:"emitters"`
+	// Streams is set when loadgen ran a fleet of model instances
+	// (--streams); nil otherwise.
+	Streams *Streams `json:"streams,omitempty"`
 }
 
 // StatsSum is the file's "emitter" object: the fleet's final stats added
