@@ -11,11 +11,19 @@ import (
 	"github.com/readout-dev/readout/forwarder/spool"
 )
 
-// ackRef says which connection a batch's frames came from and how far
-// they reach, so the writer can acknowledge once the batch is durable.
+// ackRef says where a batch's frames came from (an emitter connection, or
+// a source inside the process: local.go) and how far they reach, so the
+// writer can acknowledge once the batch is durable.
 type ackRef struct {
-	cs *connState
+	cs acker
 	chunkMeta
+}
+
+// acker is told by the spool writer, on its goroutine, that frames it was
+// handed are durable: events up to seq when hasSeq, and the closed message
+// when closed. It must not block.
+type acker interface {
+	advance(seq uint64, hasSeq, closed bool)
 }
 
 // batch is an unsealed batch: frames back to back, ready to spool. Its data
@@ -83,10 +91,10 @@ func newBatcher(cfg Config, out chan<- *batch) *batcher {
 	return bt
 }
 
-// add appends a run of whole frames from cs. Under backpressure (the spool
-// writer is behind, the spool full) it blocks, and so every connection
-// stops reading.
-func (bt *batcher) add(cs *connState, frames []byte, meta chunkMeta) {
+// add appends a run of whole frames from cs (a connection, or a local
+// source). Under backpressure (the spool writer is behind, the spool full)
+// it blocks, and so every connection stops reading.
+func (bt *batcher) add(cs acker, frames []byte, meta chunkMeta) {
 	bt.mu.Lock()
 	defer bt.mu.Unlock()
 	if bt.cur != nil && (int(bt.cur.count)+int(meta.events) > bt.maxEvents || len(bt.cur.data)+len(frames) > bt.maxBytes) {

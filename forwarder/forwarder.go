@@ -46,7 +46,8 @@ type Forwarder struct {
 	// diskLog keeps a failing disk, retried every second, to one line a minute.
 	diskLog lograte.Limit
 
-	life lifecycle // Start and Shutdown (lifecycle.go)
+	life  lifecycle   // Start and Shutdown (lifecycle.go)
+	local localIntake // sources inside the process (local.go)
 }
 
 // New opens the spool and the socket. cfg must have passed Validate. A nil
@@ -84,6 +85,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, er
 		sealed:  make(chan *batch, 4),
 		conns:   make(map[*connState]struct{}),
 		drainCh: make(chan struct{}),
+		local:   localIntake{writerStopped: make(chan struct{})},
 	}
 	f.batcher = newBatcher(cfg, f.sealed)
 	f.m = newMetrics(reg, sp)
@@ -125,9 +127,10 @@ func (f *Forwarder) Handler(g prometheus.Gatherer) http.Handler {
 }
 
 // Run serves until ctx ends, then drains: it stops accepting, reads what
-// open connections still hold for DrainGrace, seals and spools it, and
-// ships until the spool is empty or DrainTimeout passes. What is not
-// shipped stays in the spool for the next start.
+// open connections still hold for DrainGrace, refuses further Appends from
+// local sources (which should have finished by then), seals and spools
+// what it holds, and ships until the spool is empty or DrainTimeout
+// passes. What is not shipped stays in the spool for the next start.
 func (f *Forwarder) Run(ctx context.Context) error {
 	// hard ends the spool writer and the shipper when the drain runs out.
 	hard, stopHard := context.WithCancel(context.Background())
@@ -171,8 +174,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	}
 	f.connMu.Unlock()
 	f.connWG.Wait()
+	f.closeLocal()
 	f.batcher.close()
 	<-writerDone
+	close(f.local.writerStopped)
 
 	drainErr := f.sp.WaitDrained(hard)
 	stopHard()

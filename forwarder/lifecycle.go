@@ -63,6 +63,13 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 // closeUnstarted releases what New opened when Run never ran.
 func (f *Forwarder) closeUnstarted() error {
 	f.ready.Store(false)
+	// Appends made before Start are in the batcher, which no writer will
+	// ever drain: refuse more, and tell their waiters. Their callers may be
+	// blocked in the batcher, so they are not waited for.
+	f.local.mu.Lock()
+	f.local.closed = true
+	f.local.mu.Unlock()
+	close(f.local.writerStopped)
 	f.ln.Close()
 	f.sender.Close()
 	return f.sp.Close()
