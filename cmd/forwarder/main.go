@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/readout-dev/readout/forwarder"
+	"github.com/readout-dev/readout/forwarder/report"
 	"github.com/readout-dev/readout/forwarder/ship"
 	"github.com/readout-dev/readout/internal/daemon"
 	"github.com/readout-dev/readout/wire"
@@ -44,6 +45,10 @@ type options struct {
 	metricsAddr string
 	pprof       bool
 	logLevel    string
+
+	// report is the JSON report server's config; nil without --report-addr.
+	report          *report.Config
+	reportTokenFile string
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -54,7 +59,11 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: forwarder --socket PATH --spool DIR --collector URL [flags]\n\n"+
 			"Reads Cap'n Proto events from emitters on a Unix socket, acknowledges them once they are\n"+
-			"durable in the spool, and ships them in batches to the collector.\n\nFlags:\n")
+			"durable in the spool, and ships them in batches to the collector.\n\n"+
+			"With --report-addr it also takes JSON reports over HTTP (POST /v1/instance-state,\n"+
+			"/v1/setup-run, /v1/download-metrics; docs/report-ingest.md), each answered 200 once its\n"+
+			"event is durable in the same spool; 100 requests/s (burst 100) over the whole address.\n"+
+			"A non-loopback --report-addr needs --report-token-file or --report-insecure-no-auth.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.Socket, "socket", "", "Unix socket `path` emitters connect to (required)")
@@ -84,6 +93,11 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&c.AuthRetry, "auth-retry", c.AuthRetry, "wait before retrying after the collector answers 401 or 403")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM/SIGINT, keep shipping for at most this long; the rest stays spooled")
 	fs.DurationVar(&c.DrainGrace, "drain-grace", c.DrainGrace, "on SIGTERM/SIGINT, keep reading open connections for this long")
+	rc := report.DefaultConfig()
+	fs.StringVar(&rc.Addr, "report-addr", "", "`host:port` serving the JSON report endpoints (POST /v1/instance-state, /v1/setup-run, /v1/download-metrics); empty serves none")
+	fs.StringVar(&o.reportTokenFile, "report-token-file", "", "`file` holding the bearer token clients of --report-addr must send (whitespace trimmed; must not be empty)")
+	fs.BoolVar(&rc.InsecureNoAuth, "report-insecure-no-auth", false, "accept reports without a token on a --report-addr that is not loopback; "+
+		"without it the forwarder refuses to start. Only for a trusted network; warns at start")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "`host:port` serving /metrics, /healthz and /readyz; empty serves none")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -112,6 +126,20 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	switch {
+	case rc.Addr != "":
+		if rc.Token, err = daemon.ReadTokenFile("--report-token-file", o.reportTokenFile); err != nil {
+			return nil, err
+		}
+		if err := rc.Validate(); err != nil {
+			return nil, err
+		}
+		o.report = &rc
+	case o.reportTokenFile != "":
+		return nil, errors.New("--report-token-file needs --report-addr")
+	case rc.InsecureNoAuth:
+		return nil, errors.New("--report-insecure-no-auth needs --report-addr")
 	}
 	if o.caFile != "" {
 		if !strings.HasPrefix(strings.ToLower(c.Collector), "https://") {
@@ -144,6 +172,7 @@ func run(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	daemon.WarnIfWorldReadable(log, "--token-file", o.tokenFile)
+	daemon.WarnIfWorldReadable(log, "--report-token-file", o.reportTokenFile)
 	o.cfg.RootCAs = o.rootCAs
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -162,6 +191,19 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "forwarder: %v\n", err)
 		return 2
 	}
+	// The report server takes events into the forwarder's spool, so it
+	// starts after the forwarder and stops before it drains.
+	var rep *report.Server
+	if o.report != nil {
+		if rep, err = report.New(*o.report, fwd, log, reg); err != nil {
+			fwd.Shutdown(context.Background())
+			if mln != nil {
+				mln.Close()
+			}
+			fmt.Fprintf(stderr, "forwarder: %v\n", err)
+			return 2
+		}
+	}
 	var srv *http.Server
 	if mln != nil {
 		h := fwd.Handler(reg)
@@ -176,7 +218,17 @@ func run(args []string, stderr io.Writer) int {
 		}()
 	}
 	fwd.Start()
+	if rep != nil {
+		rep.Start()
+	}
 	<-ctx.Done()
+	if rep != nil {
+		// Requests in flight finish and the report emitter's closed
+		// message is spooled before the forwarder stops taking events.
+		rctx, cancel := context.WithTimeout(context.Background(), o.cfg.DrainTimeout)
+		rep.Shutdown(rctx) // logs its own failure; the drain goes on
+		cancel()
+	}
 	// The drain is bounded by --drain-timeout; Shutdown waits for it.
 	err = fwd.Shutdown(context.Background())
 	if srv != nil {

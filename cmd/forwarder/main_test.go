@@ -353,7 +353,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	for _, f := range []string{"socket", "spool", "collector", "metrics-addr", "token-file", "socket-mode", "allow-uid",
 		"max-conns", "idle-timeout", "frame-timeout", "batch-max-events", "batch-max-bytes", "batch-linger",
 		"spool-max-bytes", "compress", "ship-concurrency", "drain-timeout", "log-level", "max-message-size", "ca-file",
-		"insecure-plaintext-token"} {
+		"insecure-plaintext-token", "report-addr", "report-token-file", "report-insecure-no-auth"} {
 		if !strings.Contains(stderr.String(), "-"+f) {
 			t.Errorf("--help does not explain --%s", f)
 		}
