@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,14 +43,29 @@ type config struct {
 	closeTimeout time.Duration
 	reconnect    time.Duration
 	quiet        bool
+
+	streams     map[string]bool // which fleets run: "inference", "instances"
+	instances   int
+	simDuration time.Duration
+	reportAddr  string
 }
 
 func (c *config) validate() error {
 	switch {
 	case c.socket == "":
 		return errors.New("--socket is required")
-	case c.events <= 0:
+	case len(c.streams) == 0:
+		return errors.New("--streams names no stream")
+	case c.streams["inference"] && c.events <= 0:
 		return fmt.Errorf("--events must be positive, got %d", c.events)
+	case !c.streams["inference"] && c.events != 0:
+		return errors.New("--events is for the inference stream, which --streams leaves out")
+	case c.streams["instances"] && c.instances <= 0:
+		return fmt.Errorf("--instances must be positive, got %d", c.instances)
+	case c.streams["instances"] && c.simDuration < time.Minute:
+		return fmt.Errorf("--sim-duration must be at least 1m, got %v", c.simDuration)
+	case c.reportAddr != "" && !c.streams["instances"]:
+		return errors.New("--report-addr is for the instances stream, which --streams leaves out")
 	case c.rate < 0:
 		return fmt.Errorf("--rate must be 0 (as fast as possible) or positive, got %v", c.rate)
 	case c.emitters <= 0:
@@ -76,12 +92,17 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(io.Discard) // errors are reported in one line by run
 	fs.Usage = func() {}     // the flag package calls it on every error
 	usage := func() {
-		fmt.Fprintf(stderr, "Usage: loadgen --socket PATH --events N [--seed S] [--rate R] [--truth FILE] [flags]\n\n"+
+		fmt.Fprintf(stderr, "Usage: loadgen --socket PATH --events N [--seed S] [--rate R] [--truth FILE] [flags]\n"+
+			"       loadgen --socket PATH --streams inference,instances --events N [--report-addr HOST:PORT] [flags]\n\n"+
 			"Simulates a fleet of inference servers, each with its own emitter, sending N events in total\n"+
 			"to the forwarder socket. The event stream is a function of --seed. With --truth, writes JSON\n"+
 			"with totals and per-model requests, errors, neurons, input_tokens and output_tokens of the\n"+
 			"events the emitters report as sent, and their final stats. Exit status 0 when it ran (even\n"+
-			"with drops), 2 on bad flags.\n\nFlags:\n")
+			"with drops), 2 on bad flags.\n\n"+
+			"--streams instances adds a fleet of model instances run the Replicate way (boot, setup with\n"+
+			"downloads, overlapping predictions; one deployment fails setup), each linking the instancestate,\n"+
+			"setuprun and prediction libraries over --sim-duration of simulated time ending now; the truth\n"+
+			"file's \"streams\" object then holds per-deployment sums of everything they sent.\n\nFlags:\n")
 		fs.SetOutput(stderr)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
@@ -103,6 +124,12 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.closeTimeout, "close-timeout", 30*time.Second, "how long each emitter's Close may flush and wait for acknowledgements")
 	fs.DurationVar(&c.reconnect, "reconnect-interval", emitter.DefaultReconnectInterval, "how often a disconnected emitter tries the forwarder again")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line on stderr")
+	streams := fs.String("streams", "inference", "comma-separated `list` of fleets to run: inference (servers emitting per-request events),\n"+
+		"instances (model instances reporting instance state, setup runs, predictions and downloads)")
+	fs.IntVar(&c.instances, "instances", 8, "model instances in the instances fleet, across 4 deployments (one of which fails setup)")
+	fs.DurationVar(&c.simDuration, "sim-duration", 10*time.Minute, "simulated lifetime of each instance, ending now; it runs in seconds")
+	fs.StringVar(&c.reportAddr, "report-addr", "", "forwarder's JSON report `address` (its --report-addr): instances report downloads there\n"+
+		"as JSON; without it, through their emitters")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage()
@@ -111,6 +138,16 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.streams = map[string]bool{}
+	for _, s := range strings.Split(*streams, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "inference", "instances":
+			c.streams[s] = true
+		case "":
+		default:
+			return nil, fmt.Errorf("--streams: unknown stream %q (want inference or instances)", s)
+		}
 	}
 	return c, c.validate()
 }
@@ -128,14 +165,16 @@ func run(args []string, stderr io.Writer) int {
 	// truth covers what was sent.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	t, err := generate(ctx, c, stderr)
+	t, err := generateAll(ctx, c, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 1
 	}
 	s := t.Emitter
-	fmt.Fprintf(stderr, "loadgen: %d events emitted, %d sent, %d dropped, %d replayed, %d/%d emitters closed cleanly\n",
-		s.Emitted, s.Sent, s.Dropped, s.Replayed, s.ClosedAcked, s.Emitters)
+	if c.streams["inference"] {
+		fmt.Fprintf(stderr, "loadgen: %d events emitted, %d sent, %d dropped, %d replayed, %d/%d emitters closed cleanly\n",
+			s.Emitted, s.Sent, s.Dropped, s.Replayed, s.ClosedAcked, s.Emitters)
+	}
 	if c.truthFile != "" {
 		if err := truth.Write(c.truthFile, t); err != nil {
 			fmt.Fprintf(stderr, "loadgen: %v\n", err)
@@ -143,6 +182,45 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// generateAll runs the fleets --streams names, side by side, and returns
+// the truth about what they sent.
+func generateAll(ctx context.Context, c *config, stderr io.Writer) (*truth.File, error) {
+	var (
+		t            = &truth.File{Seed: c.seed, ByModel: map[string]truth.Totals{}}
+		inferenceErr error
+		wg           sync.WaitGroup
+	)
+	if c.streams["inference"] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var it *truth.File
+			if it, inferenceErr = generate(ctx, c, stderr); inferenceErr == nil {
+				t = it
+			}
+		}()
+	}
+	var (
+		streams  *truth.Streams
+		insStats []emitter.Stats
+		insErr   error
+	)
+	if c.streams["instances"] {
+		streams, insStats, insErr = runInstances(ctx, c)
+		if insErr == nil {
+			s := truth.SumStats(insStats)
+			fmt.Fprintf(stderr, "loadgen: %d instances: %d events emitted, %d sent, %d dropped, %d/%d emitters closed cleanly\n",
+				c.instances, s.Emitted, s.Sent, s.Dropped, s.ClosedAcked, s.Emitters)
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(inferenceErr, insErr); err != nil {
+		return nil, err
+	}
+	t.Streams = streams
+	return t, nil
 }
 
 // generate runs the fleet and returns the truth about what it sent.
