@@ -86,7 +86,7 @@ func BenchmarkRun(b *testing.B) {
 // check costs "check" minus "open".
 func BenchmarkReadFile(b *testing.B) {
 	out := benchDataset(b, 100_000, 400)
-	files, err := inferenceFiles(out, time.Time{}, time.Time{}, zap.NewNop())
+	files, err := partitionFiles(table.Inference, out, time.Time{}, time.Time{}, zap.NewNop())
 	if err != nil || len(files) == 0 {
 		b.Fatalf("no files: %v", err)
 	}

@@ -39,6 +39,31 @@ func maskOf(dims []string) dimMask {
 	return m
 }
 
+// whereKey turns --where conditions on inference dimensions into the
+// dimensions they name and the key a kept row has in them.
+func whereKey(conds []cond) (dimMask, Key) {
+	var k Key
+	dims := make([]string, 0, len(conds))
+	for _, c := range conds {
+		dims = append(dims, c.dim)
+		switch c.dim {
+		case "model_id":
+			k.ModelID = c.text
+		case "account_id":
+			k.AccountID = c.num
+		case "colo_id":
+			k.ColoID = uint32(c.num)
+		case "request_source":
+			k.RequestSource = c.text
+		case "error_code":
+			k.ErrorCode = uint32(c.num)
+		case "backend":
+			k.Backend = c.text
+		}
+	}
+	return maskOf(dims), k
+}
+
 // key keeps the grouped dimensions of r and blanks the others.
 func (m dimMask) key(r *inferenceColumns) Key {
 	var k Key

@@ -47,19 +47,24 @@ type merger struct {
 	from, to time.Time
 	bucket   time.Duration
 	dims     dimMask
-	groups   map[groupKey]*group
-	rows     int64 // rows read in range
+	// A row is kept when its dimensions in whereDims equal whereKey's.
+	whereDims dimMask
+	whereKey  Key
+	groups    map[groupKey]*group
+	rows      int64 // rows read in range and kept
 }
 
-func newMerger(o *Options) *merger {
-	return &merger{from: o.From, to: o.To, bucket: o.Bucket, dims: maskOf(o.GroupBy), groups: make(map[groupKey]*group)}
+func newMerger(o *Options, where []cond) *merger {
+	m := &merger{from: o.From, to: o.To, bucket: o.Bucket, dims: maskOf(o.GroupBy), groups: make(map[groupKey]*group)}
+	m.whereDims, m.whereKey = whereKey(where)
+	return m
 }
 
 // add folds one file's batch of rows; path names the file in errors.
 func (m *merger) add(path string, rows []inferenceColumns) error {
 	for i := range rows {
 		r := &rows[i]
-		if !inRange(r.WindowStart, m.from, m.to) {
+		if !inRange(r.WindowStart, m.from, m.to) || m.whereDims != 0 && m.whereDims.key(r) != m.whereKey {
 			continue
 		}
 		m.rows++

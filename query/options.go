@@ -17,15 +17,18 @@ import (
 
 // Options selects what Run reads and how it groups it.
 type Options struct {
-	// Dir is the collector's --out directory (it holds inference/ and audit/).
+	// Dir is the collector's --out directory (it holds one folder per table).
 	Dir string
 	// Table names the table to read (see Tables); "" means "inference".
 	Table string
 	// From (inclusive) and To (exclusive) bound window_start; a zero value
 	// leaves that side open.
 	From, To time.Time
-	// GroupBy lists dimensions from table.Dimensions; empty means one total.
+	// GroupBy lists dimensions of the table (see Dimensions); empty means
+	// one total, or for setup_runs the runs themselves.
 	GroupBy []string
+	// Where keeps the rows whose dimensions equal every condition's value.
+	Where []Condition
 	// Bucket truncates window_start into time buckets (UTC); 0 means a
 	// single bucket over the whole range, with no time column.
 	Bucket time.Duration
@@ -46,13 +49,20 @@ func (o *Options) Validate() error {
 	if !o.From.IsZero() && !o.To.IsZero() && !o.From.Before(o.To) {
 		return fmt.Errorf("--from %s is not before --to %s", o.From.Format(time.RFC3339), o.To.Format(time.RFC3339))
 	}
+	q := lookupTable(o.Table)
 	for _, d := range o.GroupBy {
-		if !slices.Contains(table.Dimensions, d) {
-			return fmt.Errorf("unknown dimension %q (want some of %s)", d, strings.Join(table.Dimensions, ", "))
+		if !slices.Contains(q.dims, d) {
+			return fmt.Errorf("--group-by: unknown dimension %q for table %s (want some of %s)", d, q.desc.Name, strings.Join(q.dims, ", "))
 		}
+	}
+	if _, err := compileWhere(q, o.Where); err != nil {
+		return err
 	}
 	if o.Bucket < 0 {
 		return fmt.Errorf("negative bucket %s", o.Bucket)
+	}
+	if q.desc == table.SetupRuns && o.Bucket > 0 && len(o.GroupBy) == 0 {
+		return errors.New("--bucket with --table setup_runs needs --group-by: without it the runs themselves are listed, one per row")
 	}
 	return nil
 }
@@ -71,22 +81,17 @@ func ParseTime(s string) (time.Time, error) {
 
 // ParseGroupBy reads a comma-separated list of dimensions. Blanks around
 // names are ignored and a repeated name counts once; an empty string means
-// no grouping.
-func ParseGroupBy(s string) ([]string, error) {
+// no grouping. Whether the names are dimensions of the table is for
+// Options.Validate to say.
+func ParseGroupBy(s string) []string {
 	var dims []string
 	for _, d := range strings.Split(s, ",") {
 		d = strings.TrimSpace(d)
-		if d == "" {
-			continue
-		}
-		if !slices.Contains(table.Dimensions, d) {
-			return nil, fmt.Errorf("unknown dimension %q (want some of %s)", d, strings.Join(table.Dimensions, ", "))
-		}
-		if !slices.Contains(dims, d) {
+		if d != "" && !slices.Contains(dims, d) {
 			dims = append(dims, d)
 		}
 	}
-	return dims, nil
+	return dims
 }
 
 // ParseBucket reads a bucket name: all, 1m, 1h or 1d.

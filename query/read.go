@@ -36,15 +36,23 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // so that a damaged or hostile one is refused with bounded memory (at most
 // parquetcheck.MaxReadMemory per file being read) instead of making the
 // Parquet library allocate what its headers declare.
-func eachRow[T any](path string, fn func(rows []T) error) (err error) {
+func eachRow[T any](path string, fn func(rows []T) error) error {
+	_, err := readRows(path, nil, fn)
+	return err
+}
+
+// readRows is eachRow that first asks filter, from its column statistics,
+// whether each row group may hold a row of interest, and reads only those
+// that may. It returns how many row groups it skipped.
+func readRows[T any](path string, filter rowGroupFilter, fn func(rows []T) error) (skipped int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return 0, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", path, err)
+		return 0, fmt.Errorf("stat %s: %w", path, err)
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -53,11 +61,24 @@ func eachRow[T any](path string, fn func(rows []T) error) (err error) {
 	}()
 	pf, err := parquetcheck.Open(f, st.Size())
 	if err != nil {
-		return &CorruptError{Path: path, Err: err}
+		return 0, &CorruptError{Path: path, Err: err}
 	}
-	r := parquet.NewGenericReader[T](pf)
-	defer r.Close()
 	buf := make([]T, readBatch)
+	for _, rg := range pf.RowGroups() {
+		if !filter.keep(pf, rg) {
+			skipped++
+			continue
+		}
+		if err := readRowGroup(path, rg, buf, fn); err != nil {
+			return skipped, err
+		}
+	}
+	return skipped, nil
+}
+
+func readRowGroup[T any](path string, rg parquet.RowGroup, buf []T, fn func(rows []T) error) error {
+	r := parquet.NewGenericRowGroupReader[T](rg)
+	defer r.Close()
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

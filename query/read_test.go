@@ -35,7 +35,7 @@ func FuzzReadInference(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		m := newMerger(&Options{GroupBy: []string{"model_id"}, Bucket: 60e9})
+		m := newMerger(&Options{GroupBy: []string{"model_id"}, Bucket: 60e9}, nil)
 		err := eachRow(path, func(rows []inferenceColumns) error { return m.add(path, rows) })
 		var ce *CorruptError
 		if err != nil && (!errors.As(err, &ce) || ce.Path != path) {

@@ -25,12 +25,12 @@ type noDataError string
 func (e noDataError) Error() string        { return string(e) }
 func (e noDataError) Is(target error) bool { return target == ErrNoData }
 
-// inferenceFiles lists the inference files whose partition may hold a window
-// starting in [from, to), judging by the date=/hour= folder names alone, so a
-// file outside the range is never opened. Names starting with '.' are the
-// temporary files of atomic writes and are skipped.
-func inferenceFiles(out string, from, to time.Time, log *zap.Logger) ([]string, error) {
-	root := table.Inference.Dir(out)
+// partitionFiles lists the files of a partitioned table whose partition may
+// hold a window starting in [from, to), judging by the date=/hour= folder
+// names alone, so a file outside the range is never opened. Names starting
+// with '.' are the temporary files of atomic writes and are skipped.
+func partitionFiles(desc *table.Desc, out string, from, to time.Time, log *zap.Logger) ([]string, error) {
+	root := desc.Dir(out)
 	if err := checkDir(out); err != nil {
 		return nil, err
 	}
@@ -79,10 +79,11 @@ func inferenceFiles(out string, from, to time.Time, log *zap.Logger) ([]string, 
 	return files, nil
 }
 
-// anyInferenceFile reports whether out holds at least one inference file,
-// whatever its partition: it tells "nothing in this range" from "no data".
-func anyInferenceFile(out string) (bool, error) {
-	files, err := inferenceFiles(out, time.Time{}, time.Time{}, zap.NewNop())
+// anyFile reports whether out holds at least one file of a partitioned
+// table, whatever its partition: it tells "nothing in this range" from "no
+// data".
+func anyFile(d *table.Desc, out string) (bool, error) {
+	files, err := partitionFiles(d, out, time.Time{}, time.Time{}, zap.NewNop())
 	return len(files) > 0, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -149,4 +150,46 @@ func writeTable(w io.Writer, res *Result) error {
 		g.add(cells...)
 	}
 	return g.write(w)
+}
+
+// writeGrid prints every column of rows as aligned text for people:
+// numbers to the right, fractions to three decimals, a blank text or a
+// missing value as "-".
+func writeGrid[R any](w io.Writer, rows []R, cols []column[R]) error {
+	g := grid{header: make([]string, len(cols)), right: make([]bool, len(cols))}
+	for j, c := range cols {
+		g.header[j] = c.name
+		if len(rows) > 0 {
+			switch c.value(&rows[0]).(type) {
+			case int64, uint64, float64:
+				g.right[j] = true
+			}
+		}
+	}
+	for i := range rows {
+		cells := make([]string, len(cols))
+		for j, c := range cols {
+			cells[j] = gridCell(c.value(&rows[i]))
+		}
+		g.add(cells...)
+	}
+	return g.write(w)
+}
+
+func gridCell(v any) string {
+	switch v := v.(type) {
+	case string:
+		if v == "" {
+			return "-"
+		}
+		return v
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return "-"
+		}
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	case nil:
+		return "-"
+	}
+	return formatPlain(v)
 }

@@ -1,5 +1,5 @@
 // Command readout reads the Parquet tables a readout collector writes:
-// `readout query` merges inference aggregates, `readout audit` accounts for
+// `readout query` merges the aggregates of a table, `readout audit` accounts for
 // every event of every emitter. The work is done by package query; this
 // file parses the command line and maps errors to exit statuses.
 package main
@@ -31,7 +31,8 @@ Usage:
   readout <command> [flags]
 
 Commands:
-  query     merge inference aggregates over a time range, grouped and bucketed
+  query     merge a table over a time range, filtered, grouped and bucketed: inference,
+            instance_state, predictions, downloads or setup_runs
   audit     account for every event of every emitter: sent, received, dropped, unexplained
   kafka-dev serve an in-process Kafka cluster for development and tests (not for production)
   version   print the version
