@@ -141,7 +141,7 @@ func runInstance(ctx context.Context, c *config, i int, end time.Time, tr *truth
 		return emitter.Stats{}, err
 	}
 	sink := &instanceSink{ctx: ctx, em: em, mu: mu, tr: tr}
-	err = simulateInstance(c, r, d, id, end, sink, rep)
+	err = simulateInstance(c, i, r, d, id, end, sink, rep)
 	closeCtx, cancel := context.WithTimeout(context.Background(), c.closeTimeout)
 	defer cancel()
 	if cerr := em.Close(closeCtx); cerr != nil && err == nil {
@@ -163,20 +163,30 @@ func runInstance(ctx context.Context, c *config, i int, end time.Time, tr *truth
 
 // simulateInstance lays out the instance's life as steps in time order and
 // runs them, the simulated clock set to each step's time.
-func simulateInstance(c *config, r *rand.Rand, d deployment, id string, end time.Time, sink *instanceSink, rep *jsonReporter) error {
+func simulateInstance(c *config, i int, r *rand.Rand, d deployment, id string, end time.Time, sink *instanceSink, rep *jsonReporter) error {
 	clock := &simClock{}
 	scheduled := end.Add(-c.simDuration).Add(time.Duration(r.IntN(20_000)) * time.Millisecond)
 	started := scheduled.Add(time.Duration(1000+r.IntN(3000)) * time.Millisecond)
 	ready := started.Add(time.Duration(20_000+r.IntN(40_000)) * time.Millisecond)
 	clock.set(scheduled)
-	mon, err := instancestate.New(instancestate.Options{Sink: sink, Clock: clock.Now, DeploymentKey: d.key,
+	// Every other instance reports its state and setup as JSON to the
+	// forwarder, the way Replicate's Director does; the rest through
+	// their emitters.
+	var stateSink instancestate.Sink = sink
+	var setupSink setuprun.Sink = sink
+	var viaJSON *jsonSink
+	if rep.addr != "" && (i/len(deployments))%2 == 1 {
+		viaJSON = &jsonSink{rep: rep}
+		stateSink, setupSink = viaJSON, viaJSON
+	}
+	mon, err := instancestate.New(instancestate.Options{Sink: stateSink, Clock: clock.Now, DeploymentKey: d.key,
 		DockerImageURI: "r8.im/" + d.key + "@sha256:" + fmt.Sprintf("%016x", r.Uint64()), Hardware: d.hardware,
 		ComputeUnit: "gpu", ComputeUnitCount: 1, InstanceID: id, Version: d.version,
 		Metadata: []wire.Label{{Key: "zone", Value: []string{"us-east-1a", "us-west-2b"}[r.IntN(2)]}}})
 	if err != nil {
 		return err
 	}
-	setup, err := setuprun.New(setuprun.Options{Sink: sink, Clock: clock.Now, ScheduledAt: scheduled, StartedAt: started,
+	setup, err := setuprun.New(setuprun.Options{Sink: setupSink, Clock: clock.Now, ScheduledAt: scheduled, StartedAt: started,
 		DeploymentKey: d.key, InstanceID: id, RuntimeMetadata: []wire.Label{{Key: "cog", Value: "0.14.1"}}})
 	if err != nil {
 		return err
@@ -228,6 +238,9 @@ func simulateInstance(c *config, r *rand.Rand, d deployment, id string, end time
 	}
 	clock.set(end)
 	mon.Close() // the last, partial interval
+	if viaJSON != nil && viaJSON.err != nil {
+		return fmt.Errorf("instance %s: %w", id, viaJSON.err)
+	}
 	return nil
 }
 
@@ -362,10 +375,15 @@ func (j *jsonReporter) report(sink *instanceSink, dl download) error {
 	if err := j.post("/v1/download-metrics", body); err != nil {
 		return err
 	}
-	j.mu.Lock()
-	j.tr.Add(&wire.Event{Kind: wire.KindDownload, Download: v})
-	j.mu.Unlock()
+	j.add(&wire.Event{Kind: wire.KindDownload, Download: v})
 	return nil
+}
+
+// add counts an event the forwarder took in the truth.
+func (j *jsonReporter) add(ev *wire.Event) {
+	j.mu.Lock()
+	j.tr.Add(ev)
+	j.mu.Unlock()
 }
 
 // post sends body until the forwarder takes it (2xx), waiting out 429s as
@@ -393,4 +411,66 @@ func (j *jsonReporter) post(path string, body []byte) error {
 		}
 		time.Sleep(wait)
 	}
+}
+
+// jsonSink reports instance state and setup runs as JSON to the forwarder,
+// the way Replicate's Director does, and adds to the truth the events the
+// forwarder makes of them: it rounds JSON seconds to nanoseconds, ends the
+// interval when the report arrives, and makes the concurrency integral of
+// the mean, exactly as computed here.
+type jsonSink struct {
+	rep *jsonReporter
+	err error
+}
+
+func (j *jsonSink) EmitInstanceState(v *wire.InstanceState) bool {
+	dur := v.IntervalEndNs - v.IntervalStartNs
+	secs := func(ns uint64) float64 { return float64(ns) / 1e9 }
+	mean := float64(v.ConcurrencyNs) / float64(dur)
+	meta := map[string]string{}
+	for _, l := range v.InstanceMetadata {
+		meta[l.Key] = l.Value
+	}
+	body, err := json.Marshal(map[string]any{
+		"active_time": secs(v.ActiveNs), "boot_time": secs(v.BootNs), "idle_time": secs(v.IdleNs),
+		"metric_duration": secs(uint64(dur)), "utilization": float64(v.ActiveNs) / float64(dur), "mean_concurrency": mean,
+		"deployment_key": v.DeploymentKey, "docker_image_uri": v.DockerImageURI, "hardware": v.Hardware,
+		"compute_unit": v.ComputeUnit, "compute_unit_count": v.ComputeUnitCount, "instance_id": v.InstanceID,
+		"instance_metadata": meta, "version": v.Version})
+	if err == nil {
+		err = j.rep.post("/v1/instance-state", body)
+	}
+	if err != nil {
+		j.err = err
+		return false
+	}
+	ev := wire.Event{Kind: wire.KindInstanceState, InstanceState: *v}
+	ev.InstanceState.ConcurrencyNs = uint64(math.Round(mean * float64(dur)))
+	ev.InstanceState.IntervalStartNs, ev.InstanceState.IntervalEndNs = 0, dur // only the length is the truth's
+	j.rep.add(&ev)
+	return true
+}
+
+func (j *jsonSink) EmitSetupRun(v *wire.SetupRun) bool {
+	ts := func(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+	meta := func(ls []wire.Label) map[string]string {
+		m := map[string]string{}
+		for _, l := range ls {
+			m[l.Key] = l.Value
+		}
+		return m
+	}
+	body, err := json.Marshal(map[string]any{"status": v.Status.String(), "scheduled_at": ts(v.ScheduledAtNs),
+		"started_at": ts(v.StartedAtNs), "completed_at": ts(v.CompletedAtNs), "logs": v.Logs,
+		"instance_metadata": meta(v.InstanceMetadata), "runtime_metadata": meta(v.RuntimeMetadata),
+		"deployment_key": v.DeploymentKey, "instance_id": v.InstanceID})
+	if err == nil {
+		err = j.rep.post("/v1/setup-run", body)
+	}
+	if err != nil {
+		j.err = err
+		return false
+	}
+	j.rep.add(&wire.Event{Kind: wire.KindSetupRun, SetupRun: *v})
+	return true
 }
