@@ -5,7 +5,7 @@ import "time"
 // inferenceColumns is the part of table.InferenceRow a query needs. Reading
 // through it makes the Parquet reader skip the per-row quantile and queue
 // columns, about 40% of the decoding work. Its tags must match
-// table.InferenceRow's exactly; TestInferenceColumnsMatchTable checks.
+// table.InferenceRow's exactly; TestProjectionsMatchTables checks.
 type inferenceColumns struct {
 	WindowStart time.Time `parquet:"window_start,timestamp(millisecond)"`
 
