@@ -98,8 +98,8 @@ type DownloadRow struct {
 }
 
 // SetupRunRow is one setup run, in the window of its completion. Rows are
-// not aggregated: each is one run. A time the report lacks is the zero
-// time, and durations that need it are 0.
+// not aggregated: each is one run. A time the report lacks is the Unix
+// epoch (1970-01-01T00:00:00Z), and durations that need it are 0.
 type SetupRunRow struct {
 	WindowStart   time.Time `parquet:"window_start,timestamp(millisecond)"`
 	WindowSeconds int32     `parquet:"window_seconds"`

@@ -316,13 +316,10 @@ func (w *Window) SetupRunRows(width time.Duration) []table.SetupRunRow {
 	return rows
 }
 
-// instant is a wire time as a row time: 0 (unknown) is the zero time.
-func instant(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, ns).UTC()
-}
+// instant is a wire time as a row time. 0 (unknown) stays the Unix epoch:
+// Go's zero time overflows the Parquet microsecond timestamp (it reads
+// back as 1754), so the epoch is what a missing time is in the files.
+func instant(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 // spanMs is to minus from in milliseconds, or 0 when either is unknown.
 func spanMs(from, to int64) float64 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/readout-dev/readout/table"
 	"github.com/readout-dev/readout/wire"
 )
 
@@ -195,5 +196,26 @@ func TestReadSnapshotV3(t *testing.T) {
 	got, rest, err := ReadSnapshotV3(v3)
 	if err != nil || len(rest) != 0 || !reflect.DeepEqual(got.Rows(time.Minute), w.Rows(time.Minute)) {
 		t.Fatalf("ReadSnapshotV3: %v, %d bytes left", err, len(rest))
+	}
+}
+
+// TestSetupRunMissingTime: a setup run without a scheduled time has the
+// epoch there, which survives a Parquet round trip (Go's zero time reads
+// back as 1754), and the durations that need it are 0.
+func TestSetupRunMissingTime(t *testing.T) {
+	a := New(Config{Width: time.Minute, MaxGroups: 10, MaxModels: 10})
+	a.AddSetupRun(&wire.SetupRun{Status: wire.SetupReady, StartedAtNs: 2e9, CompletedAtNs: 5e9}, 5e9)
+	rows := a.Closable(0, 0, true)[0].SetupRunRows(time.Minute)
+	path := t.TempDir() + "/s.parquet"
+	if err := table.Write(path, rows); err != nil {
+		t.Fatal(err)
+	}
+	back, err := table.Read[table.SetupRunRow](path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := back[0]
+	if !r.ScheduledAt.Equal(time.Unix(0, 0)) || r.ScheduledToStartedMs != 0 || r.ScheduledToReadyMs != 0 || r.DurationMs != 3000 {
+		t.Fatalf("row %+v: want the epoch for the missing time, 0 for what needs it, 3000 ms of setup", r)
 	}
 }
