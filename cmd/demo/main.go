@@ -90,12 +90,18 @@ func demo(ctx context.Context, c config, out io.Writer) error {
 		return err
 	}
 	defer p.KillAll() // leaves nothing running, whatever happens
+	reportAddr, err := pipeline.FreeAddr()
+	if err != nil {
+		return err
+	}
+	p.ForwarderFlags = []string{"--report-addr", reportAddr}
 
 	fmt.Fprintf(out, "readout demo: the whole pipeline on this machine\n")
 	fmt.Fprintf(out, "  work dir   %s (kept; logs are here too)\n", c.dir)
 	fmt.Fprintf(out, "  collector  http://%s  metrics http://%s/metrics\n", p.CollectorAddr, p.CollectorMetrics)
 	fmt.Fprintf(out, "  forwarder  %s  metrics http://%s/metrics\n", p.Socket, p.ForwarderMetrics)
-	fmt.Fprintf(out, "  load       %s events from a simulated fleet (loadgen, seed %d)\n\n", thousands(int64(c.events)), c.seed)
+	fmt.Fprintf(out, "  reports    http://%s  (the forwarder's JSON endpoints)\n", reportAddr)
+	fmt.Fprintf(out, "  load       %s inference events from a simulated fleet, and 8 model instances (loadgen, seed %d)\n\n", thousands(int64(c.events)), c.seed)
 
 	start := time.Now()
 	if err := p.Start(ctx); err != nil {
@@ -105,7 +111,8 @@ func demo(ctx context.Context, c config, out io.Writer) error {
 	lgDone := make(chan error, 1)
 	go func() {
 		lgDone <- p.Loadgen(ctx, nil, "--events", strconv.Itoa(c.events), "--seed", strconv.FormatInt(c.seed, 10),
-			"--rate", strconv.Itoa(c.rate), "--truth", truthPath)
+			"--rate", strconv.Itoa(c.rate), "--truth", truthPath,
+			"--streams", "inference,instances", "--instances", "8", "--report-addr", reportAddr)
 	}()
 	prog := newProgress(out, int64(c.events))
 	tick := time.NewTicker(250 * time.Millisecond)

@@ -91,16 +91,23 @@ func report(ctx context.Context, p *pipeline.Pipeline, truthPath string, out io.
 		fmt.Fprintf(out, "Truth check FAILED: %v\n", truthErr)
 	}
 
+	streamErr := reportStreams(ctx, p, tr, out)
+
 	bin, o := p.Bin, p.Out
 	fmt.Fprintf(out, "\nTry next:\n")
 	fmt.Fprintf(out, "  %s query --dir %s --group-by model_id,error_code\n", filepath.Join(bin, "readout"), o)
 	fmt.Fprintf(out, "  %s query --dir %s --group-by model_id --bucket 1m --format csv\n", filepath.Join(bin, "readout"), o)
+	fmt.Fprintf(out, "  %s query --dir %s --table predictions --group-by deployment_key,status\n", filepath.Join(bin, "readout"), o)
+	fmt.Fprintf(out, "  %s query --dir %s --table setup_runs --where status=failed\n", filepath.Join(bin, "readout"), o)
 	fmt.Fprintf(out, "  %s audit --dir %s\n", filepath.Join(bin, "readout"), o)
 	fmt.Fprintf(out, "  DuckDB: SELECT model_id, sum(requests) AS requests, sum(errors) AS errors, sum(neurons) AS neurons\n")
 	fmt.Fprintf(out, "          FROM read_parquet('%s/inference/**/*.parquet', hive_partitioning=true) GROUP BY 1 ORDER BY 2 DESC;\n", o)
 
 	if truthErr != nil {
 		return truthErr
+	}
+	if streamErr != nil {
+		return streamErr
 	}
 	if unexplained != 0 {
 		return fmt.Errorf("audit shows %d unexplained events", unexplained)
