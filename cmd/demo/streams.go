@@ -52,7 +52,9 @@ func reportStreams(ctx context.Context, p *pipeline.Pipeline, tr *truth.File, ou
 	tw = tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "instance\tstatus\tscheduled to started\tsetup took\tscheduled to ready\tlog bytes\t\n")
 	for _, r := range runs {
-		ms := func(k string) string { return (time.Duration(num(r, k)) * time.Millisecond).Round(100 * time.Millisecond).String() }
+		ms := func(k string) string {
+			return (time.Duration(num(r, k)) * time.Millisecond).Round(100 * time.Millisecond).String()
+		}
 		fmt.Fprintf(tw, "%v\t%v\t%s\t%s\t%s\t%s\t\n", r["instance_id"], r["status"], ms("scheduled_to_started_ms"),
 			ms("duration_ms"), ms("scheduled_to_ready_ms"), thousands(int64(num(r, "logs_bytes"))))
 	}
