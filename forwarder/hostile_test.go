@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/readout-dev/readout/wire"
 )
 
 // expectClosed waits for the forwarder to hang up on c.
@@ -84,6 +86,14 @@ func TestHostilePeers(t *testing.T) {
 		{name: "emitter id of 3 bytes", reason: "emitter_id", data: append(frame(structPtr(0, 5, 8),
 			0, 0, 0, 0, 0, 0, (3<<3|2)<<32|(uint64(uint32(6))<<2)|1, 0, 0, 0, 0, 0, 0, 0xffffff), valid...)},
 		{name: "one byte a second", data: valid, slow: true},
+		// Values the schema rules out (wire/values.go) and a label list
+		// past wire.MaxLabels: the collector would have to guess.
+		{name: "instance state that does not add up", reason: "value", data: wire.AppendEvent(nil, &wire.Event{
+			Kind: wire.KindInstanceState, InstanceState: wire.InstanceState{IntervalStartNs: 1, IntervalEndNs: 15e9 + 1, ActiveNs: 15e9, IdleNs: 1}})},
+		{name: "prediction status 9", reason: "value", data: wire.AppendEvent(nil, &wire.Event{
+			Kind: wire.KindPrediction, Prediction: wire.Prediction{Status: 9}})},
+		{name: "257 labels", reason: "list", data: wire.AppendEvent(nil, &wire.Event{
+			Kind: wire.KindPrediction, Prediction: wire.Prediction{Attributes: make([]wire.Label, wire.MaxLabels+1)}})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
