@@ -128,7 +128,6 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 		t.inference++
 	case wire.KindLifecycle:
 		t.lifecycle++
-		return // lifecycle events have no table yet: counted only
 	case wire.KindInstanceState, wire.KindSetupRun, wire.KindPrediction, wire.KindDownload:
 		t.byKind[ev.Kind]++
 	default:
@@ -157,6 +156,10 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 		t.windowCap++
 	}
 	switch ev.Kind {
+	case wire.KindLifecycle:
+		if ledgerToo { // presences, like the ledger, are in the checkpoint up to its LSN
+			c.presences.apply(&ev.Lifecycle, func(p window.Presence) { c.agg.AddPresence(p, ts) })
+		}
 	case wire.KindInstanceState:
 		c.agg.AddInstanceState(&ev.InstanceState, ts)
 	case wire.KindSetupRun:

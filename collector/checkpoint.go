@@ -47,6 +47,8 @@ type checkpoint struct {
 	IngestNs int64
 	Ledger   *ledger.Ledger
 	Windows  []*window.Window
+	// Presences are the endpoint presences (version 4; nil before).
+	Presences *presences
 
 	path string // the file it was read from, "" for none
 }
@@ -87,7 +89,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // appendCheckpointBody appends the header and body of a checkpoint; the
 // caller finishes it with finishCheckpoint (the checksum), which the
 // flusher does so the ingest loop spends no time on it.
-func appendCheckpointBody(dst []byte, seq, applied uint64, walSegment int, ingestNs int64, l *ledger.Ledger, ws []*window.Window) []byte {
+func appendCheckpointBody(dst []byte, seq, applied uint64, walSegment int, ingestNs int64, l *ledger.Ledger, ws []*window.Window, ps *presences) []byte {
 	start := len(dst)
 	dst = append(dst, checkpointMagic...)
 	dst = binary.LittleEndian.AppendUint32(dst, checkpointVersion)
@@ -102,6 +104,7 @@ func appendCheckpointBody(dst []byte, seq, applied uint64, walSegment int, inges
 	for _, w := range ws {
 		dst = window.AppendSnapshot(dst, w)
 	}
+	dst = ps.appendBinary(dst)
 	binary.LittleEndian.PutUint64(dst[start+checkpointHeader-8:], uint64(len(dst)-body))
 	return dst
 }
@@ -171,6 +174,11 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		}
 		cp.Windows = append(cp.Windows, w)
 		rest = r
+	}
+	if version >= 4 {
+		if cp.Presences, rest, err = readPresences(rest); err != nil {
+			return nil, err
+		}
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%d bytes after the last window", len(rest))

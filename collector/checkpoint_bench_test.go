@@ -44,12 +44,12 @@ func BenchmarkCheckpoint(b *testing.B) {
 	for _, groups := range []int{10000, 100000} {
 		a, l := benchState(groups)
 		ws := a.Closable(0, 0, true)
-		enc := appendCheckpointBody(nil, 1, 1, 1, 0, l, ws)
+		enc := appendCheckpointBody(nil, 1, 1, 1, 0, l, ws, newPresences())
 		name := fmt.Sprintf("%dk-groups", groups/1000)
 		b.Run("encode/"+name, func(b *testing.B) {
 			buf := make([]byte, 0, len(enc)+4)
 			for i := 0; i < b.N; i++ {
-				buf = appendCheckpointBody(buf[:0], 1, 1, 1, 0, l, a.Closable(0, 0, true))
+				buf = appendCheckpointBody(buf[:0], 1, 1, 1, 0, l, a.Closable(0, 0, true), newPresences())
 			}
 			b.ReportMetric(float64(len(buf)), "bytes")
 		})

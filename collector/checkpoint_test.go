@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/readout-dev/readout/collector/ledger"
+	"github.com/readout-dev/readout/collector/window"
 	"github.com/readout-dev/readout/table"
 	"github.com/readout-dev/readout/wire"
 )
@@ -322,7 +324,13 @@ func validCheckpoint(t testing.TB) []byte {
 		c.ledger.Accept(ev.EmitterID, ev.Seq, 0, ledger.Arrival{WallNs: 1, IngestNs: 1})
 		c.agg.Add(&ev.Inference, ev.TimestampNs, ev.Inference.Neurons)
 	}
-	return finishCheckpoint(appendCheckpointBody(nil, 3, 20, 2, 77, c.ledger, c.agg.Closable(0, 0, true)))
+	// Presences open, gone, and superseded.
+	ps := newPresences()
+	for _, v := range []wire.Lifecycle{{BeginTs: 1, ModelID: "m", Endpoint: "a"}, {BeginTs: 2, ModelID: "m", Endpoint: "b"},
+		{BeginTs: 2, EndTs: 9, ModelID: "m", Endpoint: "b"}, {BeginTs: 5, ModelID: "m", Endpoint: "a"}} {
+		ps.apply(&v, func(window.Presence) {})
+	}
+	return finishCheckpoint(appendCheckpointBody(nil, 3, 20, 2, 77, c.ledger, c.agg.Closable(0, 0, true), ps))
 }
 
 func FuzzDecodeCheckpoint(f *testing.F) {
@@ -333,8 +341,9 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := decodeCheckpoint(finishCheckpoint(appendCheckpointBody(nil, cp.FlushSeq, cp.AppliedLSN, cp.WALSegment, cp.IngestNs, cp.Ledger, cp.Windows)))
-		if err != nil || again.AppliedLSN != cp.AppliedLSN || len(again.Windows) != len(cp.Windows) {
+		again, err := decodeCheckpoint(finishCheckpoint(appendCheckpointBody(nil, cp.FlushSeq, cp.AppliedLSN, cp.WALSegment, cp.IngestNs, cp.Ledger, cp.Windows, cp.Presences)))
+		if err != nil || again.AppliedLSN != cp.AppliedLSN || len(again.Windows) != len(cp.Windows) ||
+			!reflect.DeepEqual(again.Presences, cp.Presences) {
 			t.Fatalf("re-encoded checkpoint: %v", err)
 		}
 	})

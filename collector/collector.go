@@ -31,6 +31,7 @@ type Collector struct {
 	wal        *wal.WAL
 	ledger     *ledger.Ledger
 	agg        *window.Aggregator
+	presences  *presences  // endpoint presences from lifecycle events (presence.go)
 	applied    uint64      // last WAL record applied to memory
 	ingest     ingestClock // the collector's running time, for the dedupe TTL
 	lastIngest int64       // the newest ingest-clock reading replay saw
@@ -155,6 +156,7 @@ func Open(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Collector, e
 		},
 		logLimit: lograte.Kinds{Every: logEvery},
 	}
+	c.presences = newPresences()
 	c.agg = window.New(window.Config{Width: cfg.Window, MaxGroups: cfg.MaxGroups, MaxModels: cfg.MaxModels, MaxTotalGroups: cfg.MaxTotalGroups})
 	c.agg.OnOverflow = c.onOverflow
 	if err := c.recover(); err != nil {

@@ -61,6 +61,7 @@ type flushJob struct {
 	seq        uint64
 	ws         []*window.Window
 	audit      []table.AuditRow
+	open       []table.LifecycleRow // the open presences snapshot
 	ckpt       []byte // the encoded checkpoint; the flusher adds the checksum
 	applied    uint64 // its applied LSN
 	walSegment int    // its first WAL segment to replay
@@ -121,11 +122,12 @@ func (c *Collector) startCheckpoint(all, force bool) bool {
 	c.fl.lastEncodeAt = t0
 	// The ledger and windows belong to the loop: encode them here, at
 	// exactly the applied LSN the checkpoint names.
-	b := appendCheckpointBody(c.fl.snapBuf[:0], seq, c.applied, seg, ingestNow, c.ledger, c.agg.Closable(0, 0, true))
+	c.presences.prune()
+	b := appendCheckpointBody(c.fl.snapBuf[:0], seq, c.applied, seg, ingestNow, c.ledger, c.agg.Closable(0, 0, true), c.presences)
 	c.fl.snapBuf = nil
 	c.fl.lastEncode = time.Since(t0)
 	c.fl.ckm.encodeSeconds.Observe(c.fl.lastEncode.Seconds())
-	job := &flushJob{seq: seq, ws: ws, audit: c.ledger.AuditRows(), ckpt: b, applied: c.applied,
+	job := &flushJob{seq: seq, ws: ws, audit: c.ledger.AuditRows(), open: c.presences.openRows(), ckpt: b, applied: c.applied,
 		walSegment: seg, now: now, garbage: c.fl.garbage, expired: c.fl.ledgerExpired}
 	c.fl.garbage = nil
 	c.fl.flushing = job
@@ -276,6 +278,10 @@ func (c *Collector) writeFlush(job *flushJob) flushResult {
 	}
 	if err := table.WriteAudit(auditPath(c.cfg.OutDir, c.id8), job.audit); err != nil {
 		res.garbage, res.err = written, fmt.Errorf("write audit: %w", err)
+		return res
+	}
+	if err := table.Write(table.OpenPresencesPath(c.cfg.OutDir, c.id8), job.open); err != nil {
+		res.garbage, res.err = written, fmt.Errorf("write open presences: %w", err)
 		return res
 	}
 	c.crash(CrashBeforeCheckpoint)

@@ -86,6 +86,9 @@ func (c *Collector) restoreCheckpoint() (*checkpoint, uint64, error) {
 	c.fl.flushSeq, c.applied, c.fl.ckptLSN = cp.FlushSeq, cp.AppliedLSN, cp.AppliedLSN
 	c.fl.snapshotted, c.fl.snapSegment = cp.path != "", cp.WALSegment
 	c.ledger = cp.Ledger
+	if cp.Presences != nil {
+		c.presences = cp.Presences
+	}
 	c.ledger.SetLimits(ledger.Limits{MaxEmitters: c.cfg.MaxEmitters, MaxPerForwarder: c.cfg.MaxEmittersPerForwarder})
 	c.lastIngest = max(cp.IngestNs, c.ledger.LatestActive())
 	for _, w := range cp.Windows {

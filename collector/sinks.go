@@ -25,6 +25,7 @@ var sinks = []sink{
 	{desc: table.Predictions, parts: tableParts(table.Predictions, (*window.Window).PredictionRows)},
 	{desc: table.Downloads, parts: tableParts(table.Downloads, (*window.Window).DownloadRows)},
 	{desc: table.SetupRuns, parts: tableParts(table.SetupRuns, (*window.Window).SetupRunRows)},
+	{desc: table.Lifecycle, parts: tableParts(table.Lifecycle, (*window.Window).PresenceRows)},
 }
 
 // tableParts is the parts function of a table the windows fill: their rows

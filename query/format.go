@@ -36,6 +36,11 @@ func Write(w io.Writer, res *Result, format string) error {
 		return writeRows(w, format, res.Predictions, predictionOutput(res))
 	case table.DownloadsDir:
 		return writeRows(w, format, res.Downloads, downloadOutput(res))
+	case table.LifecycleDir:
+		if len(res.GroupBy) == 0 {
+			return writeRows(w, format, res.Presences, presenceOutput())
+		}
+		return writeRows(w, format, res.PresenceGroups, presenceGroupOutput(res))
 	case table.SetupRunsDir:
 		if len(res.GroupBy) == 0 {
 			return writeRows(w, format, res.SetupRuns, setupRunOutput())

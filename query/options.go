@@ -36,6 +36,9 @@ type Options struct {
 	Workers int
 	// Logger receives warnings; nil means none.
 	Logger *zap.Logger
+	// Now is the clock that open lifecycle presences are counted up to
+	// when To is zero; nil means time.Now.
+	Now func() time.Time
 }
 
 // Validate reports the first problem with o, in words fit for a user.
@@ -60,6 +63,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Bucket < 0 {
 		return fmt.Errorf("negative bucket %s", o.Bucket)
+	}
+	if q.desc == table.Lifecycle && o.Bucket > 0 {
+		return errors.New("--bucket is not supported with --table lifecycle: a presence spans buckets; give --from and --to")
 	}
 	if q.desc == table.SetupRuns && o.Bucket > 0 && len(o.GroupBy) == 0 {
 		return errors.New("--bucket with --table setup_runs needs --group-by: without it the runs themselves are listed, one per row")

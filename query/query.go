@@ -21,6 +21,8 @@ type Result struct {
 	Downloads      []DownloadRow      // downloads
 	SetupRuns      []SetupRun         // setup_runs without GroupBy: the runs themselves
 	SetupRunGroups []SetupRunGroup    // setup_runs with GroupBy
+	Presences      []Presence         // lifecycle without GroupBy: the presences
+	PresenceGroups []PresenceGroup    // lifecycle with GroupBy
 
 	Files    int   // files read
 	RowsRead int64 // rows in the time range that met Where (partial rows merged, or runs)

@@ -34,6 +34,9 @@ func partitionFiles(desc *table.Desc, out string, from, to time.Time, log *zap.L
 	if err := checkDir(out); err != nil {
 		return nil, err
 	}
+	if !desc.Partitioned {
+		return tableFiles(root) // the table's rows span any time: no pruning
+	}
 	dates, err := readDir(root)
 	if err != nil {
 		return nil, err

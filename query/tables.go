@@ -57,6 +57,11 @@ var queryable = []*queryTable{
 		enums: map[string][]string{"status": enumNames(wire.SetupUnknown, wire.SetupTimeout)},
 		run:   runSetupRuns,
 	},
+	{
+		desc: table.Lifecycle,
+		dims: []string{"model_id", "endpoint", "hostname"},
+		run:  runLifecycle,
+	},
 }
 
 // enumNames lists the enumerant names of an enum from first to last.

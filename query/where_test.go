@@ -85,7 +85,7 @@ func TestStreamErrors(t *testing.T) {
 		want string
 		is   error
 	}{
-		{"unknown table", Options{Dir: out, Table: "prediction"}, `unknown table "prediction" (want one of inference, instance_state, predictions, downloads, setup_runs)`, nil},
+		{"unknown table", Options{Dir: out, Table: "prediction"}, `unknown table "prediction" (want one of inference, instance_state, predictions, downloads, setup_runs, lifecycle)`, nil},
 		{"audit", Options{Dir: out, Table: "audit"}, "readout audit", nil},
 		{"dimension of another table", Options{Dir: out, Table: "predictions", GroupBy: []string{"model_id"}}, `--group-by: unknown dimension "model_id" for table predictions (want some of deployment_key, version, status, error_code)`, nil},
 		{"setup runs bucketed without grouping", Options{Dir: out, Table: "setup_runs", Bucket: time.Hour}, "--bucket with --table setup_runs needs --group-by", nil},

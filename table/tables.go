@@ -42,10 +42,11 @@ var (
 	Predictions   = &Desc{Name: PredictionsDir, Schema: parquet.SchemaOf(PredictionRow{}), Partitioned: true, Additive: true}
 	Downloads     = &Desc{Name: DownloadsDir, Schema: parquet.SchemaOf(DownloadRow{}), Partitioned: true, Additive: true}
 	SetupRuns     = &Desc{Name: SetupRunsDir, Schema: parquet.SchemaOf(SetupRunRow{}), Partitioned: true}
+	Lifecycle     = &Desc{Name: LifecycleDir, Schema: parquet.SchemaOf(LifecycleRow{})}
 )
 
 // Tables lists every table in a fixed order.
-var Tables = []*Desc{Inference, Audit, InstanceState, Predictions, Downloads, SetupRuns}
+var Tables = []*Desc{Inference, Audit, InstanceState, Predictions, Downloads, SetupRuns, Lifecycle}
 
 // Dir is the table's folder under out.
 func (d *Desc) Dir(out string) string { return filepath.Join(out, d.Name) }

@@ -32,7 +32,7 @@ Usage:
 
 Commands:
   query     merge a table over a time range, filtered, grouped and bucketed: inference,
-            instance_state, predictions, downloads or setup_runs
+            instance_state, predictions, downloads, setup_runs or lifecycle
   audit     account for every event of every emitter: sent, received, dropped, unexplained
   kafka-dev serve an in-process Kafka cluster for development and tests (not for production)
   version   print the version

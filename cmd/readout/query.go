@@ -26,6 +26,7 @@ Flags:
                      predictions     predictions by status; tokens, images, predict time
                      downloads       downloads by host and URL; bytes, throughput, duration
                      setup_runs      one row per instance setup run
+                     lifecycle       one row per endpoint presence; endpoint-seconds
   --from T         include windows starting at or after T (default: all)
   --to T           include windows starting before T (default: all)
                    T is RFC 3339 (2026-11-27T13:00:00Z) or a date (2026-11-27 = midnight UTC)
@@ -64,6 +65,12 @@ time (bucket start, RFC 3339; absent for --bucket all) and the group-by keys:
                   with --group-by: runs, duration_ms_p50, duration_ms_p99,
                   scheduled_to_ready_ms_p50, scheduled_to_ready_ms_p99 (exact, by nearest
                   rank, over the runs that have the times each needs)
+  lifecycle       model_id, endpoint, hostname
+                  without --group-by, the presences overlapping [--from, --to) ordered
+                  by begin: model_id, endpoint, hostname, begin, end ("" while present);
+                  with --group-by: endpoints (distinct, overlapping the range) and
+                  endpoint_s (presence inside the range; open ones up to --to, or now).
+                  --from and --to bound the presences themselves here; no --bucket
 A ratio or mean over nothing is 0. The table format shows a subset of the
 inference fields; csv and json show every field. Rows go to stdout; warnings
 and errors go to stderr.
@@ -73,6 +80,7 @@ Examples:
   readout query --dir out --group-by model_id --from 2026-11-27 --to 2026-11-28
   readout query --dir out --group-by model_id,error_code --bucket 1h --format csv > hourly.csv
   readout query --dir out --from 2026-11-27T13:00:00Z --to 2026-11-27T14:00:00Z --bucket 1m --format json
+  readout query --dir out --table lifecycle --group-by model_id --from 2026-11-27 --to 2026-11-28
   readout query --dir out --where model_id=@cf/meta/llama-3.1-8b-instruct,request_source=worker --group-by colo_id
   readout query --dir out --table instance_state --group-by deployment_key,hardware --bucket 1h
   readout query --dir out --table predictions --where deployment_key=acme/flux,status=failed --group-by error_code

@@ -251,7 +251,7 @@ func TestQueryStreamErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown table", []string{"--table", "predicitons"}, `unknown table "predicitons" (want one of inference, instance_state, predictions, downloads, setup_runs)`},
+		{"unknown table", []string{"--table", "predicitons"}, `unknown table "predicitons" (want one of inference, instance_state, predictions, downloads, setup_runs, lifecycle)`},
 		{"where without =", []string{"--where", "status"}, `invalid value "status" for flag -where: bad condition "status" (want KEY=VALUE`},
 		{"where key of another table", []string{"--table", "predictions", "--where", "model_id=m1"},
 			`--where: unknown dimension "model_id" for table predictions (want one of deployment_key, version, status, error_code)`},

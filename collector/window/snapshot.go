@@ -42,6 +42,8 @@ import (
 //	uvarint  setup runs: string index (deployment), 2 x string (instance
 //	         id, logs), uvarint status, 3 x varint (scheduled, started,
 //	         completed ns), uvarint logs dropped
+//	uvarint  lifecycle presences: 3 x string index (model, endpoint,
+//	         hostname), 2 x varint (begin, end ns), u8 superseded
 //
 // Strings are written once per window: keys share a handful of model and
 // backend names.

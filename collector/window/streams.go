@@ -57,6 +57,17 @@ type streams struct {
 	predictions map[PredictionKey]*predictionGroup
 	downloads   map[DownloadKey]*downloadGroup
 	setupRuns   []setupRun
+	presences   []Presence // lifecycle: presences whose end arrived in this window
+}
+
+// Presence is one endpoint presence: from Begin to End (Unix ns), End 0
+// while it lasts.
+type Presence struct {
+	ModelID, Endpoint, Hostname string
+	Begin, End                  int64
+	// Superseded: the collector ended it where a newer presence of the
+	// endpoint began, without its disappearance (collector/presence.go).
+	Superseded bool
 }
 
 func newStreams() *streams {
@@ -73,7 +84,7 @@ func (s *streams) groups() int {
 	if s == nil {
 		return 0
 	}
-	return len(s.state) + len(s.predictions) + len(s.downloads) + len(s.setupRuns)
+	return len(s.state) + len(s.predictions) + len(s.downloads) + len(s.setupRuns) + len(s.presences)
 }
 
 // window returns the window holding event time ts, opening it if needed.
@@ -229,6 +240,16 @@ func (a *Aggregator) AddSetupRun(v *wire.SetupRun, ts int64) {
 	a.groups++
 }
 
+// AddPresence keeps a closed presence's lifecycle row in the window of
+// event time ts. Like setup runs, presences are rows and never fold.
+func (a *Aggregator) AddPresence(p Presence, ts int64) {
+	w := a.window(ts)
+	st := w.streamsOf()
+	p.ModelID, p.Endpoint, p.Hostname = w.intern(p.ModelID), w.intern(p.Endpoint), w.intern(p.Hostname)
+	st.presences = append(st.presences, p)
+	a.groups++
+}
+
 // addSat adds v to a sum, saturating at the largest int64 rather than
 // wrapping: only a hostile report can get there, and a wrapped sum would
 // turn a total negative.
@@ -314,6 +335,29 @@ func (w *Window) SetupRunRows(width time.Duration) []table.SetupRunRow {
 		})
 	}
 	return rows
+}
+
+// PresenceRows returns the presences that ended in the window.
+func (w *Window) PresenceRows(time.Duration) []table.LifecycleRow {
+	if w.st == nil {
+		return nil
+	}
+	rows := make([]table.LifecycleRow, 0, len(w.st.presences))
+	for _, p := range w.st.presences {
+		rows = append(rows, p.Row())
+	}
+	return rows
+}
+
+// Row is the presence as a lifecycle row.
+func (p Presence) Row() table.LifecycleRow {
+	r := table.LifecycleRow{ModelID: p.ModelID, Endpoint: p.Endpoint, Hostname: p.Hostname, Begin: time.Unix(0, p.Begin).UTC(),
+		Superseded: p.Superseded}
+	if p.End != 0 {
+		end := time.Unix(0, p.End).UTC()
+		r.End = &end
+	}
+	return r
 }
 
 // instant is a wire time as a row time. 0 (unknown) stays the Unix epoch:

@@ -66,6 +66,18 @@ func appendStreams(dst []byte, st *streams, ids map[string]uint64) []byte {
 		vars(s.scheduled, s.started, s.completed)
 		dst = binary.AppendUvarint(dst, s.logsDropped)
 	}
+	dst = binary.AppendUvarint(dst, uint64(len(st.presences)))
+	for _, p := range st.presences {
+		str(p.ModelID)
+		str(p.Endpoint)
+		str(p.Hostname)
+		vars(p.Begin, p.End)
+		if p.Superseded {
+			dst = append(dst, 1)
+		} else {
+			dst = append(dst, 0)
+		}
+	}
 	return dst
 }
 
@@ -150,6 +162,17 @@ func readStreams(r *snapReader, str func() string) *streams {
 		s.scheduled, s.started, s.completed = r.varint(), r.varint(), r.varint()
 		s.logsDropped = r.uvarint()
 		st.setupRuns = append(st.setupRuns, s)
+	}
+	for n := r.count(6, "presence"); n > 0 && r.err == nil; n-- {
+		p := Presence{ModelID: str(), Endpoint: str(), Hostname: str()}
+		p.Begin, p.End = r.varint(), r.varint()
+		if len(r.b) < 1 || r.b[0] > 1 {
+			r.fail("bad superseded flag")
+			break
+		}
+		p.Superseded = r.b[0] == 1
+		r.b = r.b[1:]
+		st.presences = append(st.presences, p)
 	}
 	return st
 }
