@@ -62,9 +62,9 @@ type flushJob struct {
 	ws         []*window.Window
 	audit      []table.AuditRow
 	open       []table.LifecycleRow // the open presences snapshot
-	ckpt       []byte // the encoded checkpoint; the flusher adds the checksum
-	applied    uint64 // its applied LSN
-	walSegment int    // its first WAL segment to replay
+	ckpt       []byte               // the encoded checkpoint; the flusher adds the checksum
+	applied    uint64               // its applied LSN
+	walSegment int                  // its first WAL segment to replay
 	now        time.Time
 	garbage    []string // files of a failed flush, removed first
 	expired    bool     // the checkpoint records forgotten emitters
