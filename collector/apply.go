@@ -68,11 +68,11 @@ func (c *Collector) applyRecord(lsn uint64, payload []byte, live bool) {
 // applyTally counts a record's events for the metrics, which take them once
 // per record: a labelled counter per event was 5% of the ingest loop.
 type applyTally struct {
-	byKind                                  [8]int // events per wire.Kind with a table
-	inference, lifecycle, anonymous, closed int
-	beforeEpoch, future, neurons            int
-	unchecked, untracked, floorRaised       int
-	windowCap, unknown                      int
+	byKind                            [8]int // events per kind of wire.Kinds, by discriminant
+	anonymous, closed                 int
+	beforeEpoch, future, neurons      int
+	unchecked, untracked, floorRaised int
+	windowCap, unknown                int
 }
 
 func (t *applyTally) count(m *metrics) {
@@ -81,9 +81,7 @@ func (t *applyTally) count(m *metrics) {
 			c.Add(float64(n))
 		}
 	}
-	add(m.events.WithLabelValues("inference"), t.inference)
-	add(m.events.WithLabelValues("lifecycle"), t.lifecycle)
-	for _, k := range streamKinds {
+	for _, k := range wire.Kinds {
 		add(m.events.WithLabelValues(k.String()), t.byKind[k])
 	}
 	add(m.unknownKind, t.unknown)
@@ -124,11 +122,7 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 		t.anonymous++
 	}
 	switch ev.Kind {
-	case wire.KindInference:
-		t.inference++
-	case wire.KindLifecycle:
-		t.lifecycle++
-	case wire.KindInstanceState, wire.KindSetupRun, wire.KindPrediction, wire.KindDownload:
+	case wire.KindInference, wire.KindLifecycle, wire.KindInstanceState, wire.KindSetupRun, wire.KindPrediction, wire.KindDownload:
 		t.byKind[ev.Kind]++
 	default:
 		// Validation refuses kinds this version does not know, so only a
@@ -176,9 +170,6 @@ func (c *Collector) applyEvent(ev *wire.Event, lsn uint64, arr ledger.Arrival, l
 		c.agg.Add(&ev.Inference, ts, neurons)
 	}
 }
-
-// streamKinds are the kinds whose events fill the stream tables.
-var streamKinds = []wire.Kind{wire.KindInstanceState, wire.KindSetupRun, wire.KindPrediction, wire.KindDownload}
 
 const (
 	reasonBeforeEpoch = "time_before_epoch"
