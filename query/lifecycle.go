@@ -48,12 +48,16 @@ type presenceRows struct {
 
 func (p *presenceRows) add(_ string, rows []lifecycleColumns) error {
 	for _, r := range rows {
-		k := presenceKey{r.ModelID, r.Endpoint, r.Hostname, r.Begin.UnixNano()}
-		if old, ok := p.rows[k]; !ok || standsOver(r, old) {
-			p.rows[k] = r
-		}
+		p.keep(presenceKey{r.ModelID, r.Endpoint, r.Hostname, r.Begin.UnixNano()}, r)
 	}
 	return nil
+}
+
+// keep makes r the presence's row if it stands over the one held.
+func (p *presenceRows) keep(k presenceKey, r lifecycleColumns) {
+	if old, ok := p.rows[k]; !ok || standsOver(r, old) {
+		p.rows[k] = r
+	}
 }
 
 // standsOver reports whether row a is the presence rather than row b.
@@ -91,9 +95,7 @@ func runLifecycle(r *request) (*Result, error) {
 	merged := all[0]
 	for _, o := range all[1:] {
 		for k, row := range o.rows {
-			if old, ok := merged.rows[k]; !ok || standsOver(row, old) {
-				merged.rows[k] = row
-			}
+			merged.keep(k, row)
 		}
 	}
 	now := r.now()

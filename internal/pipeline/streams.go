@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -107,27 +106,24 @@ func (p *Pipeline) CheckStreams(ctx context.Context, want *truth.Streams) error 
 	return errors.Join(errs...)
 }
 
-// number is a JSON number field, or NaN when absent.
+// number is floatField with NaN for a missing field, which no comparison
+// takes for the truth.
 func number(r map[string]any, k string) float64 {
-	if v, ok := r[k].(json.Number); ok {
-		if f, err := v.Float64(); err == nil {
-			return f
-		}
+	if f, err := floatField(r, k); err == nil {
+		return f
 	}
 	return math.NaN()
 }
 
-// integer is an integer field, or -1 when absent.
+// integer is intField with -1 for a missing field.
 func integer(r map[string]any, k string) int64 {
-	if v, ok := r[k].(json.Number); ok {
-		if n, err := v.Int64(); err == nil {
-			return n
-		}
+	if n, err := intField(r, k); err == nil {
+		return int64(n)
 	}
 	return -1
 }
 
-// nanos is a seconds field in nanoseconds, rounded, or -1 when absent.
+// nanos is a seconds field in nanoseconds, rounded, or -1 when missing.
 func nanos(r map[string]any, k string) int64 {
 	f := number(r, k)
 	if math.IsNaN(f) {
