@@ -81,34 +81,8 @@ func TestStreamsEndToEnd(t *testing.T) {
 		t.Fatalf("stream tables differ from what the instances sent:\n%v", err)
 	}
 	checkStreamsDuckDB(t, p, want)
-	inf, err := truth.Read(infTruth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := p.QueryJSON(ctx, "--group-by", "model_id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := pipeline.TotalsByModel(rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pipeline.CompareTotals(inf.ByModel, got); err != nil {
-		t.Fatalf("inference totals differ from loadgen's truth: %v", err)
-	}
-	audit, err := p.AuditJSON(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	open := 0
-	for _, r := range audit {
-		if n := r["unexplained"].(json.Number).String(); n != "0" {
-			t.Errorf("emitter %v: %s unexplained events (row %v)", r["emitter_id"], n, r)
-		}
-		if c, _ := r["closed"].(bool); !c {
-			open++
-		}
-	}
+	checkInferenceTruth(t, ctx, p, infTruth)
+	audit, open := checkAudit(t, ctx, p)
 	// 4 inference emitters, 24 instances, and one report identity per
 	// forwarder process; only the killed forwarder's never closed.
 	if len(audit) != 4+24+2 || open != 1 {
