@@ -5,7 +5,34 @@
 //   node totals.mjs OUTDIR            per model: sums of the counters
 //   node totals.mjs --schema OUTDIR   column name and DuckDB type of the inference table
 //   node totals.mjs --audit OUTDIR    per emitter: the audit table merged across collectors
+//   node totals.mjs --streams OUTDIR  per table of the instance streams and key: the sums a user
+//                                     would take, as exact integers (test/e2e/streams_test.go)
 import { DuckDBInstance } from '@duckdb/node-api';
+
+const glob = (dir, table) => `read_parquet(${lit(dir + '/' + table + '/**/*.parquet')}, hive_partitioning = true)`;
+
+// streamQueries are the --streams mode's, one per table; each row is
+// printed with its table's name.
+const streamQueries = {
+  instance_state: (dir) => `
+    SELECT deployment_key AS key, sum(reports)::BIGINT AS reports, sum(active_ns)::BIGINT AS active_ns,
+           sum(boot_ns)::BIGINT AS boot_ns, sum(idle_ns)::BIGINT AS idle_ns, sum(duration_ns)::BIGINT AS duration_ns,
+           sum(concurrency_ns)::BIGINT AS concurrency_ns
+    FROM ${glob(dir, 'instance_state')} GROUP BY 1 ORDER BY 1`,
+  predictions: (dir) => `
+    SELECT deployment_key AS key, sum(predictions)::BIGINT AS predictions, sum(succeeded)::BIGINT AS succeeded,
+           sum(failed)::BIGINT AS failed, sum(canceled)::BIGINT AS canceled, sum(aborted)::BIGINT AS aborted,
+           sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
+           sum(images)::BIGINT AS images
+    FROM ${glob(dir, 'predictions')} GROUP BY 1 ORDER BY 1`,
+  setup_runs: (dir) => `
+    SELECT deployment_key AS key, count(*)::BIGINT AS runs
+    FROM ${glob(dir, 'setup_runs')} GROUP BY 1 ORDER BY 1`,
+  downloads: (dir) => `
+    SELECT host AS key, sum(downloads)::BIGINT AS downloads, sum(errors)::BIGINT AS errors,
+           sum(bytes)::BIGINT AS bytes, sum(duration_us)::BIGINT AS duration_us
+    FROM ${glob(dir, 'downloads')} GROUP BY 1 ORDER BY 1`,
+};
 
 const queries = {
   totals: (dir) => `
@@ -46,19 +73,24 @@ function line(row) {
 
 async function main(argv) {
   let mode = 'totals';
-  if (argv[0] === '--schema' || argv[0] === '--audit') {
+  if (argv[0] === '--schema' || argv[0] === '--audit' || argv[0] === '--streams') {
     mode = argv.shift().slice(2);
   }
   if (argv.length !== 1) {
-    process.stderr.write('usage: node totals.mjs [--schema|--audit] OUTDIR\n');
+    process.stderr.write('usage: node totals.mjs [--schema|--audit|--streams] OUTDIR\n');
     return 2;
   }
   const instance = await DuckDBInstance.create(':memory:');
   const conn = await instance.connect();
   try {
-    const reader = await conn.runAndReadAll(queries[mode](argv[0]));
-    for (const row of reader.getRowObjectsJS()) {
-      process.stdout.write(line(row) + '\n');
+    const runs = mode === 'streams'
+      ? Object.entries(streamQueries)
+      : [[null, queries[mode]]];
+    for (const [table, q] of runs) {
+      const reader = await conn.runAndReadAll(q(argv[0]));
+      for (const row of reader.getRowObjectsJS()) {
+        process.stdout.write(line(table ? { table, ...row } : row) + '\n');
+      }
     }
   } finally {
     conn.closeSync();

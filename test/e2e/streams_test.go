@@ -102,9 +102,9 @@ func checkStreamsDuckDB(t *testing.T, p *pipeline.Pipeline, want *truth.Streams)
 		t.Log("skipping the DuckDB check: test/duckdb/node_modules is missing (make test-deps installs it)")
 		return
 	}
-	out, err := exec.Command("node", filepath.Join(dir, "streams.mjs"), p.Out).Output()
+	out, err := exec.Command("node", filepath.Join(dir, "totals.mjs"), "--streams", p.Out).Output()
 	if err != nil {
-		t.Fatalf("node streams.mjs: %v", err)
+		t.Fatalf("node totals.mjs --streams: %v", err)
 	}
 	// Each line is the table, the key, and the truth type's fields under
 	// the truth file's names: decoding into the truth types compares them.
