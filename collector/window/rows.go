@@ -44,14 +44,5 @@ func (w *Window) Rows(width time.Duration) []table.InferenceRow {
 // readers that know nothing of sketches, and the sketch for merging.
 func fill(sum, p50, p90, p99, mean *float64, enc *[]byte, g *Group, d int, n int64) {
 	*sum = g.Sums[d]
-	if n == 0 {
-		return
-	}
-	*mean = g.Sums[d] / float64(n)
-	dd := g.Bins[d].ddsketch()
-	q, err := dd.GetValuesAtQuantiles([]float64{0.5, 0.9, 0.99})
-	if err == nil {
-		*p50, *p90, *p99 = q[0], q[1], q[2]
-	}
-	dd.Encode(enc, false)
+	fillSketch(&g.Bins[d], g.Sums[d], n, p50, p90, p99, mean, enc)
 }
